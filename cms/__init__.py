@@ -1,0 +1,22 @@
+"""cms: an async, plugin-driven content management system on aiohttp.
+
+The public plugin API: ``hookimpl`` to mark hook implementations, ``PostField``
+(and ``Text`` for long text) to add fields to posts, and :class:`Site`, the
+object hooks receive as ``cms``.
+"""
+
+from cms.fields import PostField, Text
+from cms.hookspecs import hookimpl
+
+__version__ = "0.1.0"
+
+__all__ = ["PostField", "Site", "Text", "__version__", "hookimpl"]
+
+
+def __getattr__(name: str) -> object:
+    # Site pulls in aiohttp and SQL-free app code; import it only when asked for.
+    if name == "Site":
+        from cms.site import Site
+
+        return Site
+    raise AttributeError(name)

@@ -1,0 +1,73 @@
+"""The application factory: one Site, one aiohttp application, resources in cleanup_ctx."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp_session import session_middleware
+
+from cms.keys import SITE_KEY
+from cms.middlewares import (
+    csrf_middleware,
+    error_middleware,
+    permission_middleware,
+    security_headers,
+)
+from cms.settings import Settings
+from cms.site import Site
+from cms.templating import setup_templates
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("cms")
+
+
+async def create_app(
+    settings: Settings | Site,
+    *,
+    theme: str | None = None,
+    auto_reload_templates: bool = False,
+) -> web.Application:
+    """Build the application for a site; SettingsError or PluginError if it cannot run."""
+    site = settings if isinstance(settings, Site) else Site(settings, theme=theme)
+    await site.configure()
+    app = web.Application(
+        middlewares=[
+            error_middleware,
+            session_middleware(site.sessions.storage),
+            csrf_middleware,
+            permission_middleware,
+        ],
+        client_max_size=16 * 1024 * 1024,
+    )
+    app[SITE_KEY] = site
+    env = setup_templates(app, site, auto_reload=auto_reload_templates)
+    await site.plugins.call("prepare_jinja2_environment", env=env, cms=site)
+    app.router.add_routes(site.routes)
+    app.on_response_prepare.append(security_headers)
+    app.cleanup_ctx.append(_backends)
+    await site.plugins.call("prepare_app", app=app, cms=site)
+    return app
+
+
+async def _backends(app: web.Application) -> AsyncIterator[None]:
+    """Open storage (creating or extending its schema) and sessions; close them after."""
+    site = app[SITE_KEY]
+    await site.storage.open()
+    try:
+        for change in await site.storage.migrate():
+            log.info("schema: %s", change)
+        await site.sessions.open()
+        try:
+            if site.images is not None:
+                await site.images.open()
+            await site.plugins.call("startup", cms=site)
+            yield
+        finally:
+            if site.images is not None:
+                await site.images.close()
+            await site.sessions.close()
+    finally:
+        await site.storage.close()

@@ -1,0 +1,242 @@
+"""The ``cms`` command line (click). Plugins add commands through ``register_commands``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from aiohttp import web
+
+from cms import __version__
+from cms.contracts import ROLES, UsernameTaken
+from cms.hooks import PluginError, PluginHost
+from cms.settings import Settings, SettingsError, load_settings
+
+__all__ = ["cli", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONFIG_ERROR_EXIT = 2
+
+
+def settings_option(function: F) -> F:
+    """``--settings PATH`` (default ``./settings.toml``, env ``CMS_SETTINGS``) on every command."""
+    return click.option(
+        "--settings",
+        "settings_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        envvar="CMS_SETTINGS",
+        help="Settings file [default: ./settings.toml]",
+    )(function)
+
+
+def fail(message: str, code: int = CONFIG_ERROR_EXIT) -> None:
+    """Stop with one line on stderr."""
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def _load(settings_path: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(settings_path, **overrides)
+    except SettingsError as error:
+        fail(str(error))
+        raise  # unreachable; keeps type checkers content
+
+
+def _run(coroutine: Any) -> Any:
+    try:
+        return asyncio.run(coroutine)
+    except (SettingsError, PluginError) as error:
+        fail(str(error))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cms")
+def cli() -> None:
+    """cms: an async, plugin-driven content management system."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@settings_option
+@click.option("--host", default=None, help="Interface to listen on [default: [server] host]")
+@click.option("--port", type=int, default=None, help="Port [default: [server] port]")
+@click.option("--theme", default=None, help="Theme to use [default: [site] theme]")
+def serve(settings_path: Path | None, host: str | None, port: int | None, theme: str | None) -> None:
+    """Serve the site (creates or extends the database schema first)."""
+    from cms.app import create_app
+    from cms.site import Site
+
+    settings = _load(settings_path, server={"host": host, "port": port})
+    try:
+        site = Site(settings, theme=theme)
+        app = _run(create_app(site))
+    except PluginError as error:
+        fail(str(error))
+    click.echo(
+        f"cms {__version__}: serving {settings.site.title!r} with theme {site.theme_name!r} "
+        f"on http://{settings.server.host}:{settings.server.port}/ (Ctrl+C to stop)",
+        err=True,
+    )
+    web.run_app(app, host=settings.server.host, port=settings.server.port, print=None)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+def init(directory: Path) -> None:
+    """Make DIRECTORY a new site: settings.toml plus folders for plugins, themes, templates."""
+    settings_file = directory / "settings.toml"
+    if settings_file.exists():
+        fail(f"{settings_file} exists already; nothing was changed")
+    directory.mkdir(parents=True, exist_ok=True)
+    for folder in ("plugins", "themes", "templates"):
+        (directory / folder).mkdir(exist_ok=True)
+    settings_file.write_text(SITE_TEMPLATE.format(title=directory.resolve().name), encoding="utf-8")
+    click.echo(f"Created a site in {directory}. Next: cd {directory} && cms serve")
+
+
+SITE_TEMPLATE = """\
+# Settings of this site. Environment variables override them: CMS_SECTION__KEY.
+
+[site]
+title = "{title}"
+theme = "default"
+base_url = "http://127.0.0.1:8080"
+
+[server]
+host = "127.0.0.1"
+port = 8080
+
+[storage]
+backend = "sqlite"            # or "postgres" with options = {{ url = "postgresql://user@host/db" }}
+options = {{ path = "cms.db" }}
+
+[sessions]
+backend = "cookie"            # or "redis" once a Redis session plugin is installed
+
+[plugins]
+dir = "plugins"               # site-local plugin modules (*.py)
+disabled = []
+"""
+
+
+@cli.command()
+@settings_option
+def migrate(settings_path: Path | None) -> None:
+    """Create the database schema or add what plugins declare (never drops anything)."""
+    from cms.site import Site
+
+    async def run() -> list[str]:
+        site = Site(_load(settings_path))
+        await site.configure()
+        await site.storage.open()
+        try:
+            return await site.storage.migrate()
+        finally:
+            await site.storage.close()
+
+    changes = _run(run())
+    for change in changes:
+        click.echo(change)
+    click.echo("The schema is up to date." if not changes else f"{len(changes)} change(s) applied.")
+
+
+@cli.group()
+def users() -> None:
+    """Manage users."""
+
+
+@users.command("create")
+@settings_option
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), default="author", show_default=True)
+def users_create(settings_path: Path | None, name: str, role: str) -> None:
+    """Create user NAME; the password is prompted for, or read from stdin when piped."""
+    from cms.site import Site
+    from cms.users import create_user
+
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+
+    async def run() -> None:
+        site = Site(_load(settings_path))
+        await site.configure()
+        await site.storage.open()
+        try:
+            await site.storage.migrate()
+            await create_user(site, name, password, role)
+        finally:
+            await site.storage.close()
+
+    try:
+        _run(run())
+    except ValueError as error:
+        fail(str(error), code=1)
+    except UsernameTaken:
+        fail(f"a user named {name!r} exists already", code=1)
+    click.echo(f"Created {role} {name!r}.")
+
+
+@cli.command("plugins")
+@settings_option
+def plugins_command(settings_path: Path | None) -> None:
+    """List the loaded plugins, their versions and the hooks each implements."""
+    settings = _load(settings_path)
+    try:
+        host = _host_for(settings)
+    except PluginError as error:
+        fail(str(error))
+    for plugin in host.plugins.values():
+        version = f" {plugin.version}" if plugin.version else ""
+        click.echo(f"{plugin.name}{version}  ({plugin.source})")
+        click.echo(f"    hooks: {', '.join(plugin.hooks) or '-'}")
+
+
+@cli.command("themes")
+@settings_option
+def themes_command(settings_path: Path | None) -> None:
+    """List the themes this site can use."""
+    from cms.theming import discover_themes, read_manifest
+
+    settings = _load(settings_path)
+    for name, (path, source) in sorted(discover_themes(settings.base_dir).items()):
+        try:
+            manifest = read_manifest(path)
+        except SettingsError as error:
+            click.echo(f"{name}  ({source}, {path})  BROKEN: {error}")
+            continue
+        parent = f", extends {manifest.extends}" if manifest.extends else ""
+        current = "  [current]" if name == settings.site.theme else ""
+        click.echo(f"{name} {manifest.version}  ({source}{parent}){current}")
+        if manifest.description:
+            click.echo(f"    {manifest.description}")
+
+
+def _host_for(settings: Settings) -> PluginHost:
+    return PluginHost.load(
+        disabled=settings.plugins.disabled,
+        plugins_dir=settings.resolve_path(settings.plugins.dir) if settings.plugins.dir else None,
+    )
+
+
+def _add_plugin_commands() -> None:
+    """Let plugins add commands; the CLI still works when the site cannot load."""
+    try:
+        host = _host_for(load_settings())
+        host.call_sync("register_commands", cli=cli)
+    except (SettingsError, PluginError) as error:
+        logging.getLogger("cms").debug("plugin commands not loaded: %s", error)
+
+
+def main() -> None:
+    _add_plugin_commands()
+    cli()

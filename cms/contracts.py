@@ -1,0 +1,276 @@
+"""Protocols the core depends on, and the records that cross them.
+
+The core never imports a concrete backend: plugins register backends (see the
+``register_*`` hooks) and settings name the one to use.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from aiohttp_session import AbstractStorage
+
+    from cms.site import Site
+
+__all__ = [
+    "ROLES",
+    "DependencyUnavailable",
+    "ImageHandler",
+    "ImageHandlerBackend",
+    "Post",
+    "PostNotFound",
+    "SessionStore",
+    "SessionStoreBackend",
+    "Storage",
+    "StorageBackend",
+    "User",
+    "UsernameTaken",
+    "VersionConflict",
+]
+
+Role = Literal["admin", "editor", "author"]
+ROLES: tuple[Role, ...] = ("admin", "editor", "author")
+Status = Literal["draft", "published"]
+
+_TAGS = re.compile(r"<[^>]+>")
+
+
+@dataclass
+class Post:
+    """A post as storage returns it. Plugin field values live in ``extra``.
+
+    Templates read plugin fields as ``post.<name>`` or ``post["<name>"]``.
+    """
+
+    id: int
+    slug: str
+    title: str
+    body: str
+    html: str
+    status: Status
+    published_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    author: str | None
+    editor: str | None
+    author_id: int | None
+    version: int
+    image: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: plugin fields.
+        if name != "extra" and not name.startswith("__"):
+            extra = self.__dict__.get("extra", {})
+            if name in extra:
+                return extra[name]
+        raise AttributeError(name)
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self.extra:
+            return self.extra[name]
+        try:
+            return object.__getattribute__(self, name)
+        except AttributeError:
+            raise KeyError(name) from None
+
+    @property
+    def excerpt(self) -> str:
+        """The first forty words of the rendered text, as plain text."""
+        words = _TAGS.sub(" ", self.html).split()
+        text = " ".join(words[:40])
+        return text + ("…" if len(words) > 40 else "")
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == "published"
+
+
+@dataclass
+class User:
+    """A person who can sign in."""
+
+    id: int
+    username: str
+    role: Role
+    password_hash: str = field(repr=False)
+    is_active: bool = True
+    session_generation: int = 0
+    created_at: datetime | None = None
+
+
+class PostNotFound(LookupError):
+    """The post does not exist (any more)."""
+
+
+class VersionConflict(Exception):
+    """The post changed since the version the caller based its edit on."""
+
+    def __init__(self, current: Post) -> None:
+        super().__init__(f"post {current.id} is at version {current.version}")
+        self.current = current
+
+
+class UsernameTaken(ValueError):
+    """Another user already has this name."""
+
+
+class DependencyUnavailable(Exception):
+    """A backend (database, session store) cannot be reached right now."""
+
+    def __init__(self, dependency: str, reason: str = "") -> None:
+        super().__init__(f"{dependency} is unavailable" + (f": {reason}" if reason else ""))
+        self.dependency = dependency
+        self.reason = reason
+
+
+# A page position for keyset pagination: the sort timestamp and id of the last row seen.
+Cursor = tuple[datetime, int]
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """Where posts and users live."""
+
+    name: str
+
+    async def open(self) -> None:
+        """Connect."""
+
+    async def migrate(self) -> list[str]:
+        """Create or extend the schema (additive changes only); describe what changed."""
+        ...
+
+    async def close(self) -> None:
+        """Release every connection."""
+
+    async def check(self) -> None:
+        """Raise :class:`DependencyUnavailable` when the store cannot be reached."""
+
+    async def list_posts(
+        self,
+        *,
+        status: Status | None = None,
+        author_id: int | None = None,
+        after: Cursor | None = None,
+        limit: int = 10,
+        order: Literal["published", "updated"] = "published",
+    ) -> list[Post]:
+        """Posts newest first, strictly after ``after`` in that order (keyset pagination)."""
+        ...
+
+    async def get_post(self, post_id: int) -> Post | None:
+        """One post by id, or None."""
+        ...
+
+    async def get_post_by_slug(self, slug: str, *, status: Status | None = None) -> Post | None:
+        """One post by slug (optionally of one status), or None."""
+        ...
+
+    async def create_post(self, values: dict[str, Any], *, author_id: int | None) -> Post:
+        """Store a new post; a slug that is taken gets ``-2``, ``-3``..."""
+        ...
+
+    async def update_post(
+        self,
+        post_id: int,
+        values: dict[str, Any],
+        *,
+        editor_id: int | None,
+        expected_version: int | None = None,
+    ) -> Post:
+        """Change a post and bump its version; raise PostNotFound or VersionConflict."""
+        ...
+
+    async def delete_post(self, post_id: int, *, expected_version: int | None = None) -> Post:
+        """Delete a post and return it; raise PostNotFound or VersionConflict."""
+        ...
+
+    async def count_users(self) -> int:
+        """How many users exist."""
+        ...
+
+    async def create_user(
+        self, username: str, password_hash: str, role: Role, *, only_if_first: bool = False
+    ) -> User | None:
+        """Add a user; with ``only_if_first`` return None when a user exists already."""
+        ...
+
+    async def get_user(self, user_id: int) -> User | None:
+        """One user by id, or None."""
+        ...
+
+    async def get_user_by_username(self, username: str) -> User | None:
+        """One user by name (case-insensitive), or None."""
+        ...
+
+    async def bump_session_generation(self, user_id: int) -> int:
+        """End every session of this user; return the new generation."""
+        ...
+
+
+@dataclass(frozen=True)
+class StorageBackend:
+    """A storage backend a plugin offers: ``[storage] backend = name``."""
+
+    name: str
+    options: type[BaseModel]
+    create: Callable[[Any, Site], Storage]
+    description: str = ""
+
+
+@runtime_checkable
+class SessionStore(Protocol):
+    """A session store: an aiohttp-session storage plus its lifecycle."""
+
+    name: str
+    storage: AbstractStorage
+
+    async def open(self) -> None:
+        """Connect to whatever keeps the sessions."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    async def check(self) -> None:
+        """Raise :class:`DependencyUnavailable` when sessions cannot be read or written."""
+
+
+@dataclass(frozen=True)
+class SessionStoreBackend:
+    """A session store a plugin offers: ``[sessions] backend = name``."""
+
+    name: str
+    options: type[BaseModel]
+    create: Callable[[Any, Site], SessionStore]
+    description: str = ""
+
+
+@runtime_checkable
+class ImageHandler(Protocol):
+    """Turns uploaded images into safe renditions."""
+
+    name: str
+
+    async def open(self) -> None:
+        """Start worker pools."""
+
+    async def close(self) -> None:
+        """Stop worker pools."""
+
+
+@dataclass(frozen=True)
+class ImageHandlerBackend:
+    """An image handler a plugin offers: ``[images] backend = name``."""
+
+    name: str
+    options: type[BaseModel]
+    create: Callable[[Any, Site], ImageHandler]
+    description: str = ""

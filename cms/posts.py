@@ -1,0 +1,67 @@
+"""Saving and deleting posts: validation, plugin hooks and rendering in one place,
+shared by the admin views and (later) the API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+from slugify import slugify
+
+from cms.contracts import Post, User
+from cms.fields import FieldValidationError
+from cms.rendering import render_body
+from cms.site import Site
+
+__all__ = ["delete_post", "save_post", "slug_from_title"]
+
+SLUG_MAX_LENGTH = 80
+
+
+def slug_from_title(title: str) -> str:
+    """A URL slug from a title (``post`` when nothing usable remains)."""
+    slug: str = slugify(title, max_length=SLUG_MAX_LENGTH, word_boundary=True)
+    return slug or "post"
+
+
+async def save_post(
+    site: Site,
+    request: web.Request | None,
+    values: Mapping[str, Any],
+    *,
+    user: User | None,
+    post_id: int | None = None,
+    expected_version: int | None = None,
+) -> Post:
+    """Validate ``values`` and create (``post_id`` None) or update a post.
+
+    Raises FieldValidationError (field -> message), PostNotFound or VersionConflict.
+    """
+    try:
+        validated = site.post_model.model_validate(dict(values))
+    except ValidationError as error:
+        raise FieldValidationError.from_pydantic(error) from None
+    data: dict[str, Any] = validated.model_dump()
+    if site.plugins.implements("prepare_post"):
+        await site.plugins.call("prepare_post", post=data, request=request, cms=site)
+    data["slug"] = data.get("slug") or slug_from_title(data["title"])
+    data["html"] = await render_body(site, data["body"], data)
+    if post_id is None:
+        post = await site.storage.create_post(data, author_id=user.id if user else None)
+        created = True
+    else:
+        post = await site.storage.update_post(
+            post_id, data, editor_id=user.id if user else None, expected_version=expected_version
+        )
+        created = False
+    await site.plugins.call("post_saved", post=post, created=created, cms=site)
+    return post
+
+
+async def delete_post(site: Site, post_id: int, *, expected_version: int | None = None) -> Post:
+    """Delete a post and tell plugins; raises PostNotFound or VersionConflict."""
+    post = await site.storage.delete_post(post_id, expected_version=expected_version)
+    await site.plugins.call("post_deleted", post=post, cms=site)
+    return post

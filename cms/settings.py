@@ -1,0 +1,196 @@
+"""Site settings: ``settings.toml`` plus ``CMS_SECTION__KEY`` environment overrides.
+
+Every problem becomes a :class:`SettingsError` whose message is one line naming the
+key, the value and what is allowed, so ``cms serve`` can stop with it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+__all__ = ["Settings", "SettingsError", "describe_validation_error", "load_settings"]
+
+DEFAULT_SETTINGS_FILE = "settings.toml"
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used; the message is one line for the person running cms."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteSection(_Section):
+    title: str = Field("My site", min_length=1, max_length=200)
+    theme: str = Field("default", min_length=1)
+    base_url: str = "http://127.0.0.1:8080"
+    posts_per_page: int | None = Field(None, ge=1, le=200)
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or "//" not in value[:9]:
+            raise ValueError("must be an absolute http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class ServerSection(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+
+
+class BackendSection(_Section):
+    backend: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class StorageSection(BackendSection):
+    backend: str = "sqlite"
+    options: dict[str, Any] = Field(default_factory=lambda: {"path": "cms.db"})
+
+
+class SessionsSection(BackendSection):
+    backend: str = "cookie"
+
+
+class ImagesSection(BackendSection):
+    backend: str = "pillow"
+
+
+class PluginsSection(BaseModel):
+    """``[plugins]``: ``dir`` for site-local plugin modules, ``disabled`` names, and
+    one ``[plugins.<name>]`` table per plugin for that plugin's own settings."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    dir: str | None = None
+    disabled: list[str] = Field(default_factory=list)
+
+    def options_for(self, plugin: str) -> dict[str, Any]:
+        """The ``[plugins.<name>]`` table of one plugin (empty when absent)."""
+        extra = self.model_extra or {}
+        value = extra.get(plugin, {})
+        return dict(value) if isinstance(value, dict) else {}
+
+
+class Settings(BaseSettings):
+    """Everything ``settings.toml`` can say. Unknown keys are errors."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CMS_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    site: SiteSection = Field(default_factory=SiteSection)
+    server: ServerSection = Field(default_factory=ServerSection)
+    storage: StorageSection = Field(default_factory=StorageSection)
+    sessions: SessionsSection = Field(default_factory=SessionsSection)
+    images: ImagesSection | None = None
+    plugins: PluginsSection = Field(default_factory=PluginsSection)
+
+    # Where the settings came from; relative paths in options are relative to ``base_dir``.
+    path: Path | None = Field(default=None, exclude=True)
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file, which arrives as init values.
+        return (env_settings, init_settings)
+
+    def resolve_path(self, value: str | Path) -> Path:
+        """A path from settings, relative to the settings file's folder."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read settings from ``path`` (default ``$CMS_SETTINGS`` or ``./settings.toml``).
+
+    A missing default file means "all defaults"; a missing file that was asked for
+    by name is an error. ``overrides`` are section dicts that win over the file.
+    """
+    explicit = path is not None or "CMS_SETTINGS" in os.environ
+    settings_path = Path(path or os.environ.get("CMS_SETTINGS") or DEFAULT_SETTINGS_FILE)
+    data: dict[str, Any] = {}
+    if settings_path.exists():
+        try:
+            data = tomllib.loads(settings_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise SettingsError(f"{settings_path}: not valid TOML: {error}") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise SettingsError(f"{settings_path}: cannot be read: {error}") from None
+    elif explicit:
+        raise SettingsError(f"{settings_path}: no such settings file (run `cms init` to make one)")
+    for section, values in overrides.items():
+        merged = dict(data.get(section) or {})
+        merged.update({key: value for key, value in values.items() if value is not None})
+        data[section] = merged
+    for reserved in ("path", "base_dir"):
+        if reserved in data:
+            raise SettingsError(
+                f"{settings_path}: unknown key {reserved!r}; allowed sections: "
+                + ", ".join(_section_names())
+            )
+    base_dir = settings_path.resolve().parent
+    try:
+        return Settings(**data, path=settings_path, base_dir=base_dir)
+    except ValidationError as error:
+        raise SettingsError(f"{settings_path}: {describe_validation_error(error)}") from None
+
+
+def _section_names() -> list[str]:
+    return [name for name in Settings.model_fields if name not in ("path", "base_dir")]
+
+
+def _format_key(loc: tuple[int | str, ...]) -> str:
+    if not loc:
+        return "(top level)"
+    section, *rest = (str(part) for part in loc)
+    return f"[{section}] {'.'.join(rest)}" if rest else f"[{section}]"
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    current: Any = model
+    for part in loc[:-1]:
+        field = current.model_fields.get(str(part)) if isinstance(current, type) else None
+        if field is None:
+            return []
+        annotation = field.annotation
+        candidates = getattr(annotation, "__args__", (annotation,))
+        current = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+        if current is None:
+            return []
+    return [name for name in current.model_fields if name not in ("path", "base_dir")]
+
+
+def describe_validation_error(error: ValidationError, model: type[BaseModel] = Settings) -> str:
+    """One line for the first problem in ``error``: key, value, and what is allowed."""
+    first = error.errors(include_url=False)[0]
+    loc = tuple(first["loc"])
+    key = _format_key(loc)
+    value = first.get("input")
+    if first["type"] == "extra_forbidden":
+        allowed = _allowed_keys(model, loc)
+        hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
+        return f"{key}: unknown key{hint}"
+    message = str(first["msg"])
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    shown = "" if isinstance(value, dict) else f" = {value!r}"
+    extra = "" if error.error_count() == 1 else f" (and {error.error_count() - 1} more)"
+    return f"{key}{shown}: {message}{extra}"

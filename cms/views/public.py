@@ -1,0 +1,88 @@
+"""What visitors see: the index, a post, theme static files, and the health check."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from cms.views.base import BaseView, decode_cursor, encode_cursor
+
+__all__ = ["HealthView", "IndexView", "PostDetailView", "StaticFileView"]
+
+HEALTH_CHECK_TIMEOUT = 3.0
+
+
+class IndexView(BaseView):
+    """``GET /``: published posts, newest first, one keyset page at a time."""
+
+    async def get(self) -> web.Response:
+        after = decode_cursor(self.request.query.get("after"))
+        limit = self.site.posts_per_page
+        posts = await self.site.storage.list_posts(status="published", after=after, limit=limit + 1)
+        next_url = None
+        if len(posts) > limit:
+            posts = posts[:limit]
+            last = posts[-1]
+            assert last.published_at is not None
+            next_url = str(
+                self.request.url.relative().with_query(after=encode_cursor(last.published_at, last.id))
+            )
+        return await self.render(
+            "index.html",
+            {"posts": posts, "next_url": next_url, "is_first_page": after is None},
+        )
+
+
+class PostDetailView(BaseView):
+    """``GET /posts/{slug}``: one published post; drafts are 404 for everybody here."""
+
+    async def get(self) -> web.Response:
+        slug = self.request.match_info["slug"]
+        post = await self.site.storage.get_post_by_slug(slug, status="published")
+        if post is None:
+            raise web.HTTPNotFound(reason="There is no post at this address")
+        return await self.render(
+            [f"post-{post.slug}.html", "post.html"],
+            {"post": post, "fields": self.site.fields},
+        )
+
+
+class HealthView(BaseView):
+    """``GET /healthz``: 200 when every dependency answers, else 503 naming those that do not."""
+
+    async def get(self) -> web.Response:
+        checks = {"database": self.site.storage.check(), "sessions": self.site.sessions.check()}
+        results: dict[str, str] = {}
+        down: list[str] = []
+        for name, check in checks.items():
+            try:
+                await asyncio.wait_for(check, HEALTH_CHECK_TIMEOUT)
+                results[name] = "ok"
+            except Exception as error:  # any failure means "down", never a 500 here
+                results[name] = f"unavailable: {getattr(error, 'reason', '') or type(error).__name__}"
+                down.append(name)
+        if down:
+            return web.json_response(
+                {"status": "unavailable", "down": down, "checks": results},
+                status=503,
+                headers={"Retry-After": "5", "Cache-Control": "no-store"},
+            )
+        return web.json_response(
+            {"status": "ok", "checks": results}, headers={"Cache-Control": "no-store"}
+        )
+
+
+class StaticFileView(BaseView):
+    """``GET /static/{theme}/{name}``: only files the theme chain declared, under hashed names."""
+
+    async def get(self) -> web.StreamResponse:
+        theme = self.site.theme
+        if self.request.match_info["theme"] != theme.name:
+            raise web.HTTPNotFound(reason="No such static file")
+        path = theme.static_files.get(self.request.match_info["name"])
+        if path is None:
+            raise web.HTTPNotFound(reason="No such static file")
+        return web.FileResponse(
+            path, headers={"Cache-Control": "public, max-age=31536000, immutable"}
+        )

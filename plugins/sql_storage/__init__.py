@@ -1,0 +1,69 @@
+"""SQL storage on SQLAlchemy 2 async: backends ``sqlite`` (aiosqlite) and ``postgres`` (asyncpg)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cms import hookimpl
+from cms.contracts import StorageBackend
+
+from .storage import SqlStorage
+
+__all__ = ["PostgresOptions", "SqlStorage", "SqliteOptions"]
+
+
+class SqliteOptions(BaseModel):
+    """``[storage] options`` for ``backend = "sqlite"``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field("cms.db", min_length=1, description="Database file, relative to settings")
+    busy_timeout_ms: int = Field(5000, ge=0, le=600_000)
+
+
+class PostgresOptions(BaseModel):
+    """``[storage] options`` for ``backend = "postgres"``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="postgresql://user@host:port/database")
+    pool_size: int = Field(5, ge=1, le=100)
+    max_overflow: int = Field(5, ge=0, le=100)
+    statement_timeout_ms: int = Field(15_000, ge=0)
+    connect_timeout_s: float = Field(5.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if not value.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
+            raise ValueError("must start with postgresql://")
+        return value
+
+
+def _sqlite(options: SqliteOptions, site: Any) -> SqlStorage:
+    return SqlStorage.sqlite(
+        site.settings.resolve_path(options.path),
+        fields=site.fields,
+        busy_timeout_ms=options.busy_timeout_ms,
+    )
+
+
+def _postgres(options: PostgresOptions, site: Any) -> SqlStorage:
+    return SqlStorage.postgres(
+        options.url,
+        fields=site.fields,
+        pool_size=options.pool_size,
+        max_overflow=options.max_overflow,
+        statement_timeout_ms=options.statement_timeout_ms,
+        connect_timeout_s=options.connect_timeout_s,
+    )
+
+
+@hookimpl
+def register_storage_backends() -> list[StorageBackend]:
+    return [
+        StorageBackend("sqlite", SqliteOptions, _sqlite, "SQLite file (the embedded default)"),
+        StorageBackend("postgres", PostgresOptions, _postgres, "PostgreSQL server"),
+    ]

@@ -1,0 +1,529 @@
+"""``SqlStorage``: the storage contract on SQLAlchemy 2 async, for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import Select, event, func, inspect, select, text, tuple_
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from cms import PostField
+from cms.contracts import (
+    Cursor,
+    DependencyUnavailable,
+    Post,
+    PostNotFound,
+    Role,
+    Status,
+    User,
+    UsernameTaken,
+    VersionConflict,
+)
+
+from .schema import Schema, build_schema
+
+__all__ = ["SqlStorage"]
+
+log = logging.getLogger("cms.storage")
+
+_SLUG_ATTEMPTS = 5
+_CORE_WRITABLE = ("title", "body", "html", "status", "image")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class SqlStorage:
+    """Posts and users in SQL. Build with :meth:`sqlite` or :meth:`postgres`."""
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        *,
+        fields: Iterable[PostField],
+        engine_options: Mapping[str, Any],
+        write_engine_options: Mapping[str, Any] | None = None,
+        sqlite_busy_timeout_ms: int | None = None,
+    ) -> None:
+        self.name = name
+        self.url = url
+        self.schema: Schema = build_schema(fields)
+        self._engine_options = dict(engine_options)
+        self._write_engine_options = dict(write_engine_options or {})
+        self._busy_timeout_ms = sqlite_busy_timeout_ms
+        self._read: AsyncEngine | None = None
+        self._write: AsyncEngine | None = None
+        posts, users = self.schema.posts, self.schema.users
+        author, editor = users.alias("author"), users.alias("editor")
+        self._post_select: Select[Any] = select(
+            posts, author.c.username.label("author_name"), editor.c.username.label("editor_name")
+        ).select_from(
+            posts.outerjoin(author, posts.c.author_id == author.c.id).outerjoin(
+                editor, posts.c.editor_id == editor.c.id
+            )
+        )
+
+    @classmethod
+    def sqlite(
+        cls, path: Path, *, fields: Iterable[PostField], busy_timeout_ms: int = 5000
+    ) -> SqlStorage:
+        """SQLite in WAL mode; writes take the lock up front (``BEGIN IMMEDIATE``)."""
+        return cls(
+            "sqlite",
+            f"sqlite+aiosqlite:///{path}",
+            fields=fields,
+            engine_options={"connect_args": {"timeout": busy_timeout_ms / 1000}},
+            # One writer connection per process: writers queue here instead of in SQLite.
+            write_engine_options={"pool_size": 1, "max_overflow": 0, "pool_timeout": 60},
+            sqlite_busy_timeout_ms=busy_timeout_ms,
+        )
+
+    @classmethod
+    def postgres(
+        cls,
+        url: str,
+        *,
+        fields: Iterable[PostField],
+        pool_size: int = 5,
+        max_overflow: int = 5,
+        statement_timeout_ms: int = 15_000,
+        connect_timeout_s: float = 5.0,
+    ) -> SqlStorage:
+        """PostgreSQL through asyncpg, with pre-ping and a statement timeout."""
+        driver_url = url.split("://", 1)[1]
+        return cls(
+            "postgres",
+            f"postgresql+asyncpg://{driver_url}",
+            fields=fields,
+            engine_options={
+                "pool_size": pool_size,
+                "max_overflow": max_overflow,
+                "pool_pre_ping": True,
+                "pool_recycle": 1800,
+                "connect_args": {
+                    "timeout": connect_timeout_s,
+                    "server_settings": {"statement_timeout": str(statement_timeout_ms)},
+                },
+            },
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.name == "sqlite"
+
+    def _engines(self) -> tuple[AsyncEngine, AsyncEngine]:
+        if self._read is None or self._write is None:
+            raise RuntimeError("storage is not open")
+        return self._read, self._write
+
+    async def open(self) -> None:
+        if self._read is not None:
+            return
+        if self.is_sqlite:
+            self._read = create_async_engine(self.url, **self._engine_options)
+            self._write = create_async_engine(
+                self.url, **{**self._engine_options, **self._write_engine_options}
+            )
+            self._prepare_sqlite(self._read, "BEGIN")
+            self._prepare_sqlite(self._write, "BEGIN IMMEDIATE")
+        else:
+            self._read = self._write = create_async_engine(self.url, **self._engine_options)
+
+    def _prepare_sqlite(self, engine: AsyncEngine, begin: str) -> None:
+        busy_timeout = self._busy_timeout_ms or 5000
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let us issue BEGIN ourselves (pysqlite's own transaction handling is off).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout)}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(connection: Connection) -> None:
+            connection.exec_driver_sql(begin)
+
+    async def close(self) -> None:
+        engines = {id(engine): engine for engine in (self._read, self._write) if engine is not None}
+        self._read = self._write = None
+        for engine in engines.values():
+            await engine.dispose()
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        read, _ = self._engines()
+        async with self._translate_errors(), read.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        _, write = self._engines()
+        async with self._translate_errors(), write.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _translate_errors(self) -> AsyncIterator[None]:
+        """A database that cannot be reached is a DependencyUnavailable (503), not a 500."""
+        try:
+            yield
+        except IntegrityError:
+            raise
+        except (OperationalError, InterfaceError, OSError, TimeoutError) as error:
+            raise DependencyUnavailable("database", _short(error)) from error
+        except DBAPIError as error:
+            if error.connection_invalidated:
+                raise DependencyUnavailable("database", _short(error)) from error
+            raise
+
+    async def check(self) -> None:
+        async with self._reading() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def migrate(self) -> list[str]:
+        async with self._writing() as conn:
+            if not self.is_sqlite:
+                # Several workers starting at once: one migrates, the others wait and see no change.
+                await conn.execute(text("SELECT pg_advisory_xact_lock(73110001)"))
+            changes: list[str] = await conn.run_sync(self._migrate_sync)
+        return changes
+
+    def _migrate_sync(self, conn: Connection) -> list[str]:
+        inspector = inspect(conn)
+        existing = set(inspector.get_table_names())
+        changes: list[str] = []
+        for table in self.schema.metadata.sorted_tables:
+            if table.name not in existing:
+                table.create(conn)
+                changes.append(f"created table {table.name}")
+                continue
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            preparer = conn.dialect.identifier_preparer
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN "
+                    f"{preparer.format_column(column)} {column.type.compile(conn.dialect)}"
+                )
+                changes.append(f"added column {table.name}.{column.name}")
+            declared = {column.name for column in table.columns}
+            for leftover in sorted(present - declared):
+                log.info(
+                    "column %s.%s is not declared by any installed plugin; kept with its data",
+                    table.name,
+                    leftover,
+                )
+        return changes
+
+    # -- posts -----------------------------------------------------------------------------
+
+    def _to_post(self, row: Row[Any]) -> Post:
+        data = row._mapping
+        created = _aware(data["created_at"])
+        updated = _aware(data["updated_at"])
+        assert created is not None and updated is not None
+        extra: dict[str, Any] = {}
+        for name in self.schema.field_columns:
+            value = data[name]
+            extra[name] = _aware(value) if isinstance(value, datetime) else value
+        return Post(
+            id=data["id"],
+            slug=data["slug"],
+            title=data["title"],
+            body=data["body"],
+            html=data["html"],
+            status=data["status"],
+            published_at=_aware(data["published_at"]),
+            created_at=created,
+            updated_at=updated,
+            author=data["author_name"],
+            editor=data["editor_name"],
+            author_id=data["author_id"],
+            version=data["version"],
+            image=data["image"],
+            extra=extra,
+        )
+
+    def page_query(
+        self,
+        *,
+        status: Status | None = None,
+        author_id: int | None = None,
+        after: Cursor | None = None,
+        limit: int = 10,
+        order: Literal["published", "updated"] = "published",
+    ) -> Select[Any]:
+        """The keyset-paginated list query (public so tests can read its plan)."""
+        posts = self.schema.posts
+        sort = posts.c.published_at if order == "published" else posts.c.updated_at
+        query = self._post_select
+        if status is not None:
+            query = query.where(posts.c.status == status)
+        if author_id is not None:
+            query = query.where(posts.c.author_id == author_id)
+        if order == "published":
+            query = query.where(posts.c.published_at.is_not(None))
+        if after is not None:
+            when = _aware(after[0])
+            query = query.where(tuple_(sort, posts.c.id) < tuple_(when, after[1]))
+        return query.order_by(sort.desc(), posts.c.id.desc()).limit(limit)
+
+    async def list_posts(
+        self,
+        *,
+        status: Status | None = None,
+        author_id: int | None = None,
+        after: Cursor | None = None,
+        limit: int = 10,
+        order: Literal["published", "updated"] = "published",
+    ) -> list[Post]:
+        query = self.page_query(
+            status=status, author_id=author_id, after=after, limit=limit, order=order
+        )
+        async with self._reading() as conn:
+            rows = (await conn.execute(query)).all()
+        return [self._to_post(row) for row in rows]
+
+    async def get_post(self, post_id: int) -> Post | None:
+        async with self._reading() as conn:
+            row = (
+                await conn.execute(self._post_select.where(self.schema.posts.c.id == post_id))
+            ).first()
+        return self._to_post(row) if row is not None else None
+
+    async def get_post_by_slug(self, slug: str, *, status: Status | None = None) -> Post | None:
+        posts = self.schema.posts
+        query = self._post_select.where(posts.c.slug == slug)
+        if status is not None:
+            query = query.where(posts.c.status == status)
+        async with self._reading() as conn:
+            row = (await conn.execute(query)).first()
+        return self._to_post(row) if row is not None else None
+
+    async def _free_slug(self, conn: AsyncConnection, base: str, exclude_id: int | None) -> str:
+        posts = self.schema.posts
+        query = select(posts.c.slug).where(
+            (posts.c.slug == base) | posts.c.slug.like(f"{base}-%")
+        )
+        if exclude_id is not None:
+            query = query.where(posts.c.id != exclude_id)
+        taken = set((await conn.execute(query)).scalars())
+        if base not in taken:
+            return base
+        number = 2
+        while f"{base}-{number}" in taken:
+            number += 1
+        return f"{base}-{number}"
+
+    def _row_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        row = {key: values[key] for key in _CORE_WRITABLE if key in values}
+        for name in self.schema.field_columns:
+            if name in values:
+                row[name] = values[name]
+        return row
+
+    async def create_post(self, values: dict[str, Any], *, author_id: int | None) -> Post:
+        posts = self.schema.posts
+        for attempt in range(_SLUG_ATTEMPTS):
+            try:
+                async with self._writing() as conn:
+                    now = _utcnow()
+                    row = self._row_values(values)
+                    row.update(
+                        slug=await self._free_slug(conn, values["slug"], None),
+                        created_at=now,
+                        updated_at=now,
+                        published_at=now if values.get("status") == "published" else None,
+                        author_id=author_id,
+                        editor_id=author_id,
+                        version=1,
+                    )
+                    row.setdefault("html", "")
+                    row.setdefault("body", "")
+                    new_id = (
+                        await conn.execute(posts.insert().values(**row).returning(posts.c.id))
+                    ).scalar_one()
+                    result = (
+                        await conn.execute(self._post_select.where(posts.c.id == new_id))
+                    ).one()
+                    return self._to_post(result)
+            except IntegrityError:
+                # Another writer took the slug between our check and insert: try the next one.
+                if attempt == _SLUG_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def update_post(
+        self,
+        post_id: int,
+        values: dict[str, Any],
+        *,
+        editor_id: int | None,
+        expected_version: int | None = None,
+    ) -> Post:
+        posts = self.schema.posts
+        for attempt in range(_SLUG_ATTEMPTS):
+            try:
+                async with self._writing() as conn:
+                    current_row = (
+                        await conn.execute(
+                            self._post_select.where(posts.c.id == post_id).with_for_update(
+                                of=posts
+                            )
+                        )
+                    ).first()
+                    if current_row is None:
+                        raise PostNotFound(post_id)
+                    current = self._to_post(current_row)
+                    if expected_version is not None and expected_version != current.version:
+                        raise VersionConflict(current)
+                    row = self._row_values(values)
+                    if "slug" in values:
+                        row["slug"] = await self._free_slug(conn, values["slug"], post_id)
+                    if row.get("status") == "published" and current.published_at is None:
+                        row["published_at"] = _utcnow()
+                    row.update(
+                        updated_at=max(_utcnow(), current.updated_at),
+                        editor_id=editor_id,
+                        version=current.version + 1,
+                    )
+                    updated = await conn.execute(
+                        posts.update()
+                        .where(posts.c.id == post_id, posts.c.version == current.version)
+                        .values(**row)
+                    )
+                    if updated.rowcount != 1:
+                        raise VersionConflict(current)
+                    result = (
+                        await conn.execute(self._post_select.where(posts.c.id == post_id))
+                    ).one()
+                    return self._to_post(result)
+            except IntegrityError:
+                if attempt == _SLUG_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def delete_post(self, post_id: int, *, expected_version: int | None = None) -> Post:
+        posts = self.schema.posts
+        async with self._writing() as conn:
+            row = (
+                await conn.execute(
+                    self._post_select.where(posts.c.id == post_id).with_for_update(of=posts)
+                )
+            ).first()
+            if row is None:
+                raise PostNotFound(post_id)
+            post = self._to_post(row)
+            if expected_version is not None and expected_version != post.version:
+                raise VersionConflict(post)
+            await conn.execute(posts.delete().where(posts.c.id == post_id))
+        return post
+
+    # -- users -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _to_user(row: Row[Any]) -> User:
+        data = row._mapping
+        return User(
+            id=data["id"],
+            username=data["username"],
+            role=data["role"],
+            password_hash=data["password_hash"],
+            is_active=bool(data["is_active"]),
+            session_generation=data["session_generation"],
+            created_at=_aware(data["created_at"]),
+        )
+
+    async def count_users(self) -> int:
+        async with self._reading() as conn:
+            count = (
+                await conn.execute(select(func.count()).select_from(self.schema.users))
+            ).scalar_one()
+        return int(count)
+
+    async def create_user(
+        self, username: str, password_hash: str, role: Role, *, only_if_first: bool = False
+    ) -> User | None:
+        users = self.schema.users
+        try:
+            async with self._writing() as conn:
+                if only_if_first:
+                    if not self.is_sqlite:
+                        await conn.execute(text("LOCK TABLE cms_users IN EXCLUSIVE MODE"))
+                    count = (
+                        await conn.execute(select(func.count()).select_from(users))
+                    ).scalar_one()
+                    if count:
+                        return None
+                new_id = (
+                    await conn.execute(
+                        users.insert()
+                        .values(
+                            username=username,
+                            username_key=username.lower(),
+                            password_hash=password_hash,
+                            role=role,
+                            is_active=True,
+                            session_generation=0,
+                            created_at=_utcnow(),
+                        )
+                        .returning(users.c.id)
+                    )
+                ).scalar_one()
+                row = (await conn.execute(select(users).where(users.c.id == new_id))).one()
+                return self._to_user(row)
+        except IntegrityError:
+            raise UsernameTaken(username) from None
+
+    async def get_user(self, user_id: int) -> User | None:
+        users = self.schema.users
+        async with self._reading() as conn:
+            row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+        return self._to_user(row) if row is not None else None
+
+    async def get_user_by_username(self, username: str) -> User | None:
+        users = self.schema.users
+        async with self._reading() as conn:
+            row = (
+                await conn.execute(select(users).where(users.c.username_key == username.lower()))
+            ).first()
+        return self._to_user(row) if row is not None else None
+
+    async def bump_session_generation(self, user_id: int) -> int:
+        users = self.schema.users
+        async with self._writing() as conn:
+            generation = (
+                await conn.execute(
+                    users.update()
+                    .where(users.c.id == user_id)
+                    .values(session_generation=users.c.session_generation + 1)
+                    .returning(users.c.session_generation)
+                )
+            ).scalar_one_or_none()
+        return int(generation or 0)
+
+
+def _short(error: BaseException) -> str:
+    text_ = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return text_[0][:200] if text_ else type(error).__name__

@@ -1,0 +1,1 @@
+"""The bundled themes (templates and static files only), installed as ``cms.themes``."""
