@@ -7,13 +7,13 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 from aiohttp import web
 
 from cms import __version__
-from cms.contracts import ROLES, UsernameTaken
+from cms.contracts import ROLES, Role, UsernameTaken
 from cms.hooks import PluginError, PluginHost
 from cms.settings import Settings, SettingsError, load_settings
 
@@ -69,7 +69,9 @@ def cli() -> None:
 @click.option("--host", default=None, help="Interface to listen on [default: [server] host]")
 @click.option("--port", type=int, default=None, help="Port [default: [server] port]")
 @click.option("--theme", default=None, help="Theme to use [default: [site] theme]")
-def serve(settings_path: Path | None, host: str | None, port: int | None, theme: str | None) -> None:
+def serve(
+    settings_path: Path | None, host: str | None, port: int | None, theme: str | None
+) -> None:
     """Serve the site (creates or extends the database schema first)."""
     from cms.app import create_app
     from cms.site import Site
@@ -173,7 +175,7 @@ def users_create(settings_path: Path | None, name: str, role: str) -> None:
         await site.storage.open()
         try:
             await site.storage.migrate()
-            await create_user(site, name, password, role)
+            await create_user(site, name, password, cast(Role, role))
         finally:
             await site.storage.close()
 

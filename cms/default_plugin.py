@@ -75,12 +75,16 @@ _CODES = {
 
 
 @hookimpl(trylast=True)
-async def handle_exception(request: web.Request, exception: BaseException, cms: Any) -> web.Response:
+async def handle_exception(
+    request: web.Request, exception: BaseException, cms: Any
+) -> web.Response:
     headers: dict[str, str] = {}
     if isinstance(exception, web.HTTPException):
         status = exception.status
         default_reason = _default_reason(status)
-        message = exception.reason if exception.reason and exception.reason != default_reason else ""
+        message = (
+            exception.reason if exception.reason and exception.reason != default_reason else ""
+        )
         headers.update(
             {k: v for k, v in exception.headers.items() if k in ("Allow", "Retry-After")}
         )

@@ -123,7 +123,9 @@ class PluginHost:
         for hook_name in hooks:
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                 if impl.plugin is plugin and (impl.hookwrapper or impl.wrapper):
-                    raise PluginError(name, f"uses a hook wrapper on {hook_name}; cms needs plain hooks")
+                    raise PluginError(
+                        name, f"uses a hook wrapper on {hook_name}; cms needs plain hooks"
+                    )
         module_file = getattr(plugin, "__file__", None)
         templates = Path(module_file).parent / "templates" if module_file else None
         if templates is not None and not (

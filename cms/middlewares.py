@@ -78,9 +78,9 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     Requests with a bearer token are API calls that carry no ambient credentials, so they
     are exempt; their views check the token.
     """
-    if request.method not in UNSAFE_METHODS or request.headers.get(
-        "Authorization", ""
-    ).startswith("Bearer "):
+    if request.method not in UNSAFE_METHODS or request.headers.get("Authorization", "").startswith(
+        "Bearer "
+    ):
         return await handler(request)
     if not _same_origin(request):
         raise web.HTTPForbidden(reason="Cross-site request refused")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 __all__ = ["SECRET_KEY_FILE", "load_secret_key"]
 
-SECRET_KEY_FILE = ".cms-secret-key"
+SECRET_KEY_FILE = ".cms-secret-key"  # noqa: S105 (a file name)
 
 
 def load_secret_key(base_dir: Path) -> bytes:

@@ -87,12 +87,12 @@ class Settings(BaseSettings):
         env_prefix="CMS_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
 
-    site: SiteSection = Field(default_factory=SiteSection)
-    server: ServerSection = Field(default_factory=ServerSection)
-    storage: StorageSection = Field(default_factory=StorageSection)
-    sessions: SessionsSection = Field(default_factory=SessionsSection)
+    site: SiteSection = SiteSection()
+    server: ServerSection = ServerSection()
+    storage: StorageSection = StorageSection()
+    sessions: SessionsSection = SessionsSection()
     images: ImagesSection | None = None
-    plugins: PluginsSection = Field(default_factory=PluginsSection)
+    plugins: PluginsSection = PluginsSection()
 
     # Where the settings came from; relative paths in options are relative to ``base_dir``.
     path: Path | None = Field(default=None, exclude=True)
@@ -163,9 +163,9 @@ def _format_key(loc: tuple[int | str, ...]) -> str:
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
-    current: Any = model
+    current: type[BaseModel] | None = model
     for part in loc[:-1]:
-        field = current.model_fields.get(str(part)) if isinstance(current, type) else None
+        field = current.model_fields.get(str(part)) if current is not None else None
         if field is None:
             return []
         annotation = field.annotation
@@ -175,6 +175,8 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[st
         )
         if current is None:
             return []
+    if current is None:
+        return []
     return [name for name in current.model_fields if name not in ("path", "base_dir")]
 
 

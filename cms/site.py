@@ -137,7 +137,8 @@ class Site:
                 if backend.name in offered:
                     other = offered[backend.name][0]
                     raise PluginError(
-                        plugin, f"offers {section} backend {backend.name!r}, as plugin {other!r} does"
+                        plugin,
+                        f"offers {section} backend {backend.name!r}, as plugin {other!r} does",
                     )
                 offered[backend.name] = (plugin, backend)
         if config.backend not in offered:
@@ -153,9 +154,7 @@ class Site:
             detail = describe_validation_error(error, backend.options)
             # describe_validation_error names the first part as a section; here it is a key.
             detail = detail.replace("[", "", 1).replace("]", "", 1)
-            raise SettingsError(
-                f"[{section}] options ({config.backend}): {detail}"
-            ) from None
+            raise SettingsError(f"[{section}] options ({config.backend}): {detail}") from None
         return backend, options
 
     async def _collect_fields(self) -> list[PostField]:

@@ -22,10 +22,9 @@ __all__ = ["build_loader", "setup_templates"]
 def build_loader(site: Site) -> jinja2.BaseLoader:
     """The loader chain for ``site``'s theme."""
     theme = site.theme
-    default_dirs = (
-        [str(t.path / "templates") for t in theme.chain if t.name == DEFAULT_THEME]
-        or [str(path) for path in load_theme(DEFAULT_THEME).template_dirs]
-    )
+    default_dirs = [str(t.path / "templates") for t in theme.chain if t.name == DEFAULT_THEME] or [
+        str(path) for path in load_theme(DEFAULT_THEME).template_dirs
+    ]
     chain: list[jinja2.BaseLoader] = []
     site_templates = site.settings.base_dir / "templates"
     if site_templates.is_dir():
@@ -49,7 +48,9 @@ def build_loader(site: Site) -> jinja2.BaseLoader:
     )
 
 
-def setup_templates(app: web.Application, site: Site, *, auto_reload: bool = False) -> jinja2.Environment:
+def setup_templates(
+    app: web.Application, site: Site, *, auto_reload: bool = False
+) -> jinja2.Environment:
     """Create the environment, give it the theme helpers, and let plugins adjust it."""
     env = aiohttp_jinja2.setup(
         app,

@@ -7,6 +7,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib.resources import files
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,9 @@ class Theme:
         for name, path in found.items():
             digest = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
             stem, dot, suffix = name.rpartition(".")
-            hashed = f"{stem}.{digest}.{suffix}" if dot and "/" not in suffix else f"{name}.{digest}"
+            hashed = (
+                f"{stem}.{digest}.{suffix}" if dot and "/" not in suffix else f"{name}.{digest}"
+            )
             self.static_names[name] = hashed
             self.static_files[hashed] = path
 
@@ -133,14 +136,15 @@ def load_theme(name: str, base_dir: Path | None = None, *, key: str = "[site] th
             raise SettingsError(f"theme {name!r}: extends loops: {' -> '.join([*seen, current])}")
         if current not in available:
             raise SettingsError(
-                f"theme {seen[-1]!r} extends {current!r}, which does not exist; available: {allowed}"
+                f"theme {seen[-1]!r} extends {current!r}, which does not exist; "
+                f"available: {allowed}"
             )
         seen.append(current)
         path, source = available[current]
         manifest = read_manifest(path)
         themes.append(Theme(name=current, path=path, source=source, manifest=manifest))
         current = manifest.extends
-    for child, parent in zip(themes, themes[1:], strict=False):
+    for child, parent in pairwise(themes):
         child.parent = parent
     theme = themes[0]
     theme.collect_static()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from cms.contracts import ROLES, User
+from cms.contracts import ROLES, Role, User
 from cms.passwords import check_password_rules, hash_password
 from cms.site import Site
 
@@ -22,7 +22,7 @@ def check_username(username: str) -> str | None:
     return None
 
 
-async def create_user(site: Site, username: str, password: str, role: str) -> User:
+async def create_user(site: Site, username: str, password: str, role: Role) -> User:
     """Validate and create a user; raise ValueError with a message for people."""
     if problem := check_username(username):
         raise ValueError(problem)
@@ -30,6 +30,6 @@ async def create_user(site: Site, username: str, password: str, role: str) -> Us
         raise ValueError(f"Unknown role {role!r}; allowed: {', '.join(ROLES)}.")
     if problem := check_password_rules(password):
         raise ValueError(problem)
-    user = await site.storage.create_user(username, await hash_password(password), role)  # type: ignore[arg-type]
+    user = await site.storage.create_user(username, await hash_password(password), role)
     assert user is not None
     return user

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from aiohttp import web
@@ -66,7 +67,13 @@ class _PostFormView(BaseView):
 
     def form_from_post(self, post: Post | None) -> dict[str, Any]:
         if post is None:
-            form: dict[str, Any] = {"title": "", "slug": "", "body": "", "status": "draft", "version": ""}
+            form: dict[str, Any] = {
+                "title": "",
+                "slug": "",
+                "body": "",
+                "status": "draft",
+                "version": "",
+            }
             for field in self.site.fields:
                 form[field.name] = field.form_text(field.default)
             return form
@@ -83,6 +90,7 @@ class _PostFormView(BaseView):
 
     def values_from_form(self, data: MultiDictProxy[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """What to validate, and what to show again if validation fails."""
+
         def text(name: str) -> str:
             value = data.get(name)
             return value if isinstance(value, str) else ""
@@ -103,7 +111,9 @@ class _PostFormView(BaseView):
         for field in self.site.fields:
             raw = data.get(field.name)
             raw_text = raw if isinstance(raw, str) else None
-            shown[field.name] = field.form_value(raw_text) if field.widget == "checkbox" else (raw_text or "")
+            shown[field.name] = (
+                field.form_value(raw_text) if field.widget == "checkbox" else (raw_text or "")
+            )
             values[field.name] = field.form_value(raw_text)
         return values, shown
 
@@ -173,7 +183,12 @@ class PostEditView(_PostFormView):
             expected = None
         try:
             saved = await save_post(
-                self.site, self.request, values, user=user, post_id=post.id, expected_version=expected
+                self.site,
+                self.request,
+                values,
+                user=user,
+                post_id=post.id,
+                expected_version=expected,
             )
         except FieldValidationError as error:
             return await self.show_form(post, shown, error.errors, status=422)
@@ -190,7 +205,9 @@ class PostEditView(_PostFormView):
                 status=409,
             )
         except PostNotFound:
-            raise web.HTTPNotFound(reason="The post was deleted while you were editing it") from None
+            raise web.HTTPNotFound(
+                reason="The post was deleted while you were editing it"
+            ) from None
         raise self.after_save(saved)
 
 
@@ -199,9 +216,7 @@ class PostDeleteView(_PostFormView):
 
     async def post(self) -> web.Response:
         post = await self.load()
-        try:
+        with contextlib.suppress(PostNotFound):  # already gone: what the user asked for
             await delete_post(self.site, post.id)
-        except PostNotFound:
-            pass  # already gone: the outcome the user asked for
         url = self.request.app.router["admin"].url_for().with_query(notice="deleted")
         raise web.HTTPSeeOther(url)

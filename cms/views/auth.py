@@ -36,7 +36,7 @@ class SetupView(BaseView):
         if problem := check_password_rules(password):
             errors["password"] = problem
         elif password != str(form.get("password_confirm", "")):
-            errors["password_confirm"] = "The two passwords differ."
+            errors["password_confirm"] = "The two passwords differ."  # noqa: S105
         if errors:
             return await self.render(
                 "setup.html", {"errors": errors, "username": username}, status=422

@@ -53,7 +53,9 @@ class BaseView(web.View):
         status: int = 200,
     ) -> web.Response:
         """Render the first template of ``templates`` that exists, through the theme chain."""
-        return await render_page(self.request, templates, context, status=status, forms=self.uses_forms)
+        return await render_page(
+            self.request, templates, context, status=status, forms=self.uses_forms
+        )
 
 
 async def render_page(
@@ -101,4 +103,6 @@ def decode_cursor(value: str | None) -> Cursor | None:
         when, _, ident = raw.partition("|")
         return datetime.fromisoformat(when), int(ident)
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise web.HTTPBadRequest(reason="That page link is damaged; start from the first page") from None
+        raise web.HTTPBadRequest(
+            reason="That page link is damaged; start from the first page"
+        ) from None

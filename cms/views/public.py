@@ -26,7 +26,9 @@ class IndexView(BaseView):
             last = posts[-1]
             assert last.published_at is not None
             next_url = str(
-                self.request.url.relative().with_query(after=encode_cursor(last.published_at, last.id))
+                self.request.url.relative().with_query(
+                    after=encode_cursor(last.published_at, last.id)
+                )
             )
         return await self.render(
             "index.html",
@@ -60,7 +62,9 @@ class HealthView(BaseView):
                 await asyncio.wait_for(check, HEALTH_CHECK_TIMEOUT)
                 results[name] = "ok"
             except Exception as error:  # any failure means "down", never a 500 here
-                results[name] = f"unavailable: {getattr(error, 'reason', '') or type(error).__name__}"
+                results[name] = (
+                    f"unavailable: {getattr(error, 'reason', '') or type(error).__name__}"
+                )
                 down.append(name)
         if down:
             return web.json_response(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -35,7 +36,7 @@ class Schema:
     field_columns: tuple[str, ...]
 
 
-def _column_type(field: PostField) -> TypeEngine[object]:
+def _column_type(field: PostField) -> TypeEngine[Any]:
     if field.type is bool:
         return Boolean()
     if field.type is int:

@@ -323,9 +323,7 @@ class SqlStorage:
 
     async def _free_slug(self, conn: AsyncConnection, base: str, exclude_id: int | None) -> str:
         posts = self.schema.posts
-        query = select(posts.c.slug).where(
-            (posts.c.slug == base) | posts.c.slug.like(f"{base}-%")
-        )
+        query = select(posts.c.slug).where((posts.c.slug == base) | posts.c.slug.like(f"{base}-%"))
         if exclude_id is not None:
             query = query.where(posts.c.id != exclude_id)
         taken = set((await conn.execute(query)).scalars())
@@ -388,9 +386,7 @@ class SqlStorage:
                 async with self._writing() as conn:
                     current_row = (
                         await conn.execute(
-                            self._post_select.where(posts.c.id == post_id).with_for_update(
-                                of=posts
-                            )
+                            self._post_select.where(posts.c.id == post_id).with_for_update(of=posts)
                         )
                     ).first()
                     if current_row is None:
