@@ -1,0 +1,162 @@
+"""Shared fixtures: real sites on a real SQLite file (and PostgreSQL when configured),
+real HTTP through aiohttp's test client, and a sign-in helper."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from cms.app import create_app
+from cms.settings import Settings, load_settings
+from cms.site import Site
+
+POSTGRES_URL_ENV = "CMS_TEST_POSTGRES_URL"
+REDIS_URL_ENV = "CMS_TEST_REDIS_URL"
+# CI sets this so a missing service fails the run instead of skipping tests.
+REQUIRE_SERVICES_ENV = "CMS_TEST_REQUIRE_SERVICES"
+
+ADMIN_NAME = "admin"
+ADMIN_PASSWORD = "correct horse battery"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def service_url(env_var: str, what: str) -> str:
+    """The URL of a real service for tests, or skip (fail, in CI) when it is not set."""
+    url = os.environ.get(env_var)
+    if url:
+        return url
+    reason = f"{what} tests need {env_var} (e.g. set by .ci/run)"
+    if os.environ.get(REQUIRE_SERVICES_ENV):
+        pytest.fail(f"{reason}; {REQUIRE_SERVICES_ENV} forbids skipping them")
+    pytest.skip(reason)
+
+
+def write_settings(directory: Path, text: str) -> Path:
+    path = directory / "settings.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+async def reset_postgres(url: str) -> None:
+    """Drop cms's tables so each PostgreSQL test starts from an empty database."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("DROP TABLE IF EXISTS cms_posts, cms_users CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def storage_settings(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """``[storage]`` settings for each storage backend (the contract runs on both)."""
+    if request.param == "sqlite":
+        return {"backend": "sqlite", "options": {"path": str(tmp_path / "cms.db")}}
+    url = service_url(POSTGRES_URL_ENV, "PostgreSQL")
+    await reset_postgres(url)
+    return {"backend": "postgres", "options": {"url": url}}
+
+
+@pytest.fixture
+def site_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty site folder with a secret key from the environment."""
+    monkeypatch.setenv("CMS_SECRET_KEY", "test secret key, not for production")
+    monkeypatch.delenv("CMS_SETTINGS", raising=False)
+    return tmp_path
+
+
+def make_settings(site_dir: Path, **sections: dict[str, Any]) -> Settings:
+    """Settings for a site in ``site_dir``: SQLite there unless ``storage`` says otherwise."""
+    sections.setdefault("storage", {"backend": "sqlite", "options": {"path": "cms.db"}})
+    write_settings(site_dir, "")
+    return load_settings(site_dir / "settings.toml", **sections)
+
+
+ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture
+def make_client(
+    site_dir: Path, aiohttp_client: Any
+) -> Callable[..., Awaitable[TestClient[Any, Any]]]:
+    """``await make_client(plugins=[("name", module)], storage={...}, site={...})``."""
+
+    async def factory(
+        *, plugins: Iterable[tuple[str, object]] = (), theme: str | None = None, **sections: Any
+    ) -> TestClient[Any, Any]:
+        settings = make_settings(site_dir, **sections)
+        site = Site(settings, theme=theme, extra_plugins=plugins)
+        app = await create_app(site)
+        client: TestClient[Any, Any] = await aiohttp_client(app)
+        return client
+
+    return factory
+
+
+@pytest.fixture
+async def client(make_client: ClientFactory) -> TestClient[Any, Any]:
+    """A client of a fresh default site on SQLite."""
+    return await make_client()
+
+
+def site_of(client: TestClient[Any, Any]) -> Site:
+    from cms.keys import SITE_KEY
+
+    return client.app[SITE_KEY]  # type: ignore[index]
+
+
+async def csrf_from(client: TestClient[Any, Any], path: str) -> str:
+    """GET ``path`` and return the CSRF token its form carries."""
+    response = await client.get(path)
+    assert response.status == 200, await response.text()
+    match = _CSRF.search(await response.text())
+    assert match, f"no csrf_token input on {path}"
+    return match.group(1)
+
+
+async def post_form(
+    client: TestClient[Any, Any], path: str, data: dict[str, Any], *, form_page: str | None = None
+) -> Any:
+    """Submit a form the way a browser does: fetch the page for its token, then POST."""
+    token = await csrf_from(client, form_page or path)
+    return await client.post(path, data={**data, "csrf_token": token}, allow_redirects=False)
+
+
+async def setup_admin(
+    client: TestClient[Any, Any], username: str = ADMIN_NAME, password: str = ADMIN_PASSWORD
+) -> None:
+    """Complete /setup (which also signs the admin in)."""
+    response = await post_form(
+        client, "/setup", {"username": username, "password": password, "password_confirm": password}
+    )
+    assert response.status == 303, await response.text()
+
+
+async def login(client: TestClient[Any, Any], username: str, password: str) -> Any:
+    return await post_form(client, "/login", {"username": username, "password": password})
+
+
+async def create_user(client: TestClient[Any, Any], username: str, role: str, password: str = ADMIN_PASSWORD) -> Any:
+    from cms.users import create_user as create
+
+    return await create(site_of(client), username, password, role)  # type: ignore[arg-type]
+
+
+async def create_post(client: TestClient[Any, Any], **values: Any) -> Any:
+    """Create a post through the admin form; return the response (303 on success)."""
+    data = {"title": "A post", "slug": "", "body": "Hello", "status": "published", **values}
+    return await post_form(client, "/admin/posts/new", data)
+
+
+@pytest.fixture
+async def admin_client(client: TestClient[Any, Any]) -> AsyncIterator[TestClient[Any, Any]]:
+    """A client signed in as the administrator of a fresh site."""
+    await setup_admin(client)
+    yield client
