@@ -161,13 +161,18 @@ def users() -> None:
 @click.option("--role", type=click.Choice(ROLES), default="author", show_default=True)
 def users_create(settings_path: Path | None, name: str, role: str) -> None:
     """Create user NAME; the password is prompted for, or read from stdin when piped."""
+    from cms.passwords import check_password_rules
     from cms.site import Site
-    from cms.users import create_user
+    from cms.users import check_username, create_user
 
+    if problem := check_username(name):
+        fail(f"username {name!r} is not allowed: {problem}", code=1)
     if sys.stdin.isatty():
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     else:
         password = sys.stdin.readline().rstrip("\r\n")
+    if problem := check_password_rules(password):
+        fail(f"the password for {name!r} is not allowed: {problem}", code=1)
 
     async def run() -> None:
         site = Site(_load(settings_path))
@@ -181,10 +186,10 @@ def users_create(settings_path: Path | None, name: str, role: str) -> None:
 
     try:
         _run(run())
-    except ValueError as error:
-        fail(str(error), code=1)
-    except UsernameTaken:
+    except UsernameTaken:  # a ValueError too: catch it first
         fail(f"a user named {name!r} exists already", code=1)
+    except ValueError as error:
+        fail(f"cannot create user {name!r}: {error}", code=1)
     click.echo(f"Created {role} {name!r}.")
 
 

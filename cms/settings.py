@@ -177,7 +177,9 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[st
             return []
     if current is None:
         return []
-    return [name for name in current.model_fields if name not in ("path", "base_dir")]
+    # ``path`` and ``base_dir`` are internal to Settings only; a backend's options may use them.
+    hidden = ("path", "base_dir") if current is Settings else ()
+    return [name for name in current.model_fields if name not in hidden]
 
 
 def describe_validation_error(error: ValidationError, model: type[BaseModel] = Settings) -> str:
@@ -189,7 +191,8 @@ def describe_validation_error(error: ValidationError, model: type[BaseModel] = S
     if first["type"] == "extra_forbidden":
         allowed = _allowed_keys(model, loc)
         hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
-        return f"{key}: unknown key{hint}"
+        shown = "" if isinstance(value, dict) else f" = {value!r}"
+        return f"{key}{shown}: unknown key{hint}"
     message = str(first["msg"])
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]

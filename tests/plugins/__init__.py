@@ -1,0 +1,1 @@
+"""Tiny real plugins the tests register (as Datasette's tests/plugins/ do)."""
