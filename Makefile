@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+APP    := $(VENV)/.installed-app
+DEV    := $(VENV)/.installed-test
 
 .PHONY: serve test lint format browser clean
 
@@ -10,11 +11,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+$(APP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(APP)
 
-serve: $(STAMP)
+$(DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(DEV) $(APP)
+
+serve: $(APP)
 	$(BIN)/cms serve
 
 # Debian's chromium for the browser tests (Playwright cannot download its own here).
@@ -23,15 +28,15 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "chromium is missing: sudo apt-get install chromium (browser tests will skip)"; fi; }
 
-test: $(STAMP) browser
+test: $(DEV) browser
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check cms plugins tests
 	$(BIN)/ruff format --check cms plugins tests
 	$(BIN)/mypy
 
-format: $(STAMP)
+format: $(DEV)
 	$(BIN)/ruff format cms plugins tests
 	$(BIN)/ruff check --fix cms plugins tests
 
