@@ -1,0 +1,137 @@
+"""Redis sessions (``[sessions] backend = "redis"``): shared by every worker and server.
+
+The cookie carries only an opaque, random session id; the session lives in Redis under
+``key_prefix + id`` and always expires. Sign-out deletes the key. When Redis cannot be
+reached, requests that need a session answer 503 (with ``Retry-After``) rather than
+500, and the client reconnects by itself once Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp_session import AbstractStorage
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from redis.asyncio import Redis
+from redis.asyncio.connection import parse_url
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+
+from cms import hookimpl
+from cms.contracts import DependencyUnavailable, SessionStoreBackend
+
+from .storage import ExpiringRedisStorage, redis_errors_as_unavailable
+
+__all__ = ["ExpiringRedisStorage", "RedisSessionStore", "RedisSessionsOptions"]
+
+log = logging.getLogger("cms.redis_sessions")
+
+FOURTEEN_DAYS = 14 * 24 * 3600
+# Seconds a pooled connection may sit idle before it is PINGed prior to use, so a
+# connection that died quietly (failover, idle firewall) is replaced, not used.
+HEALTH_CHECK_INTERVAL = 30
+
+
+class RedisSessionsOptions(BaseModel):
+    """``[sessions] options`` for ``backend = "redis"``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field("redis://127.0.0.1:6379/0", description="redis:// or rediss:// URL")
+    key_prefix: str = Field("cms:session:", min_length=1, max_length=100, pattern=r"^\S+$")
+    idle_timeout: int = Field(FOURTEEN_DAYS, ge=60, description="seconds without a request")
+    absolute_timeout: int = Field(FOURTEEN_DAYS, ge=60, description="seconds since sign-in")
+    cookie_name: str = Field("cms_session", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    socket_timeout: float = Field(1.0, gt=0, le=60, description="seconds per command")
+    connect_timeout: float = Field(1.0, gt=0, le=60, description="seconds per connection")
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("redis", "rediss"):
+            raise ValueError("must be a redis:// or rediss:// URL")
+        try:
+            parse_url(value)
+        except ValueError as error:
+            raise ValueError(f"is not a usable Redis URL ({error})") from None
+        return value
+
+
+class RedisSessionStore:
+    """Sessions in Redis through :class:`ExpiringRedisStorage`.
+
+    The client object is made here because ``storage`` (which needs it) is installed in
+    the middleware before the app starts; making it opens no connection. ``open()``
+    checks that Redis answers (a warning, not a failure, when it does not: the site
+    starts and recovers when Redis does) and ``close()`` closes every connection.
+    """
+
+    name = "redis"
+
+    def __init__(self, options: RedisSessionsOptions, site: Any) -> None:
+        self.options = options
+        self.redis: Redis = Redis.from_url(
+            options.url,
+            socket_timeout=options.socket_timeout,
+            socket_connect_timeout=options.connect_timeout,
+            # Retry a refused or timed-out command twice, briefly, then fail (a 503).
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+            health_check_interval=HEALTH_CHECK_INTERVAL,
+        )
+        self.storage: AbstractStorage = ExpiringRedisStorage(
+            self.redis,
+            key_prefix=options.key_prefix,
+            idle_timeout=options.idle_timeout,
+            absolute_timeout=options.absolute_timeout,
+            cookie_name=options.cookie_name,
+            secure=site.settings.site.base_url.startswith("https://"),
+        )
+
+    @property
+    def check_timeout(self) -> float:
+        """How long ``check()`` waits for a PING."""
+        return self.options.connect_timeout + self.options.socket_timeout
+
+    async def open(self) -> None:
+        """Check that Redis answers; log a warning when it does not yet."""
+        try:
+            await self.check()
+        except DependencyUnavailable as error:
+            log.warning("Redis sessions at %s: %s", _safe_url(self.options.url), error.reason)
+
+    async def close(self) -> None:
+        """Close every connection to Redis."""
+        await self.redis.aclose()
+
+    async def check(self) -> None:
+        """PING Redis; raise :class:`DependencyUnavailable` when it does not answer in time."""
+        with redis_errors_as_unavailable():
+            try:
+                await asyncio.wait_for(self.redis.ping(), self.check_timeout)
+            except TimeoutError:
+                raise DependencyUnavailable(
+                    "sessions", "Redis did not answer PING in time"
+                ) from None
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
+@hookimpl
+def register_session_stores() -> list[SessionStoreBackend]:
+    """Offer ``[sessions] backend = "redis"``."""
+    return [
+        SessionStoreBackend(
+            "redis", RedisSessionsOptions, RedisSessionStore, "Redis (shared between processes)"
+        )
+    ]
