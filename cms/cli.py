@@ -13,7 +13,7 @@ import click
 from aiohttp import web
 
 from cms import __version__
-from cms.contracts import ROLES, Role, UsernameTaken
+from cms.contracts import ROLES, DependencyUnavailable, Role, UsernameTaken
 from cms.hooks import PluginError, PluginHost
 from cms.settings import Settings, SettingsError, load_settings
 
@@ -82,12 +82,24 @@ def serve(
         app = _run(create_app(site))
     except PluginError as error:
         fail(str(error))
-    click.echo(
+    ready = (
         f"cms {__version__}: serving {settings.site.title!r} with theme {site.theme_name!r} "
-        f"on http://{settings.server.host}:{settings.server.port}/ (Ctrl+C to stop)",
-        err=True,
+        f"on http://{settings.server.host}:{settings.server.port}/ (Ctrl+C to stop)"
     )
-    web.run_app(app, host=settings.server.host, port=settings.server.port, print=None)
+    try:
+        # ``print`` runs once the server listens, after start-up hooks succeeded.
+        web.run_app(
+            app,
+            host=settings.server.host,
+            port=settings.server.port,
+            print=lambda _: click.echo(ready, err=True),
+        )
+    except (SettingsError, PluginError) as error:  # raised while starting (startup hooks)
+        fail(str(error))
+    except DependencyUnavailable as error:
+        fail(f"cannot start: {error}", code=1)
+    except OSError as error:  # e.g. the port is taken
+        fail(f"cannot listen on {settings.server.host}:{settings.server.port}: {error}", code=1)
 
 
 @cli.command()
@@ -235,10 +247,23 @@ def _host_for(settings: Settings) -> PluginHost:
     )
 
 
+def _settings_in_argv(argv: list[str]) -> Path | None:
+    """The ``--settings`` value on the command line, read before click parses it, so the
+    plugins of that site (not of ``./settings.toml``) can add their commands."""
+    for index, argument in enumerate(argv):
+        if argument == "--":
+            break
+        if argument == "--settings" and index + 1 < len(argv):
+            return Path(argv[index + 1])
+        if argument.startswith("--settings="):
+            return Path(argument.partition("=")[2])
+    return None
+
+
 def _add_plugin_commands() -> None:
     """Let plugins add commands; the CLI still works when the site cannot load."""
     try:
-        host = _host_for(load_settings())
+        host = _host_for(load_settings(_settings_in_argv(sys.argv[1:])))
         host.call_sync("register_commands", cli=cli)
     except (SettingsError, PluginError) as error:
         logging.getLogger("cms").debug("plugin commands not loaded: %s", error)

@@ -169,11 +169,32 @@ class FieldValidationError(Exception):
         errors: dict[str, str] = {}
         for item in error.errors(include_url=False):
             name = str(item["loc"][0]) if item["loc"] else "__all__"
-            message = str(item["msg"])
-            if item["type"] == "missing":
-                message = "This field is required."
-            errors.setdefault(name, message)
+            errors.setdefault(name, _friendly_message(name, item))
         return cls(errors)
+
+
+def _friendly_message(name: str, item: Any) -> str:
+    """pydantic's messages, reworded for people filling in a form."""
+    kind = item["type"]
+    context = item.get("ctx") or {}
+    if kind == "missing" or (kind == "string_too_short" and context.get("min_length") == 1):
+        return "This field is required."
+    if kind == "string_too_long":
+        return f"Use at most {context.get('max_length')} characters."
+    if kind == "string_pattern_mismatch":
+        if name == "slug":
+            return "Use lowercase letters, digits and single hyphens (like my-first-post)."
+        return "Control characters (such as NUL) are not allowed here."
+    if kind == "extra_forbidden":
+        return "This is not a field of posts."
+    if kind == "literal_error":
+        return f"Choose one of: {context.get('expected')}."
+    if kind in ("greater_than_equal", "less_than_equal"):
+        bound = context.get("ge", context.get("le"))
+        word = "at least" if kind == "greater_than_equal" else "at most"
+        return f"Use a number {word} {bound}."
+    message = str(item["msg"])
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
 
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"

@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 __all__ = ["Settings", "SettingsError", "describe_validation_error", "load_settings"]
 
@@ -107,8 +112,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment overrides the file, which arrives as init values.
-        return (env_settings, init_settings)
+        # load_settings layers file < environment < command line itself and passes the
+        # result as init values, so a command-line flag wins over the environment.
+        return (init_settings,)
 
     def resolve_path(self, value: str | Path) -> Path:
         """A path from settings, relative to the settings file's folder."""
@@ -120,7 +126,9 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     """Read settings from ``path`` (default ``$CMS_SETTINGS`` or ``./settings.toml``).
 
     A missing default file means "all defaults"; a missing file that was asked for
-    by name is an error. ``overrides`` are section dicts that win over the file.
+    by name is an error. ``CMS_SECTION__KEY`` environment variables win over the file,
+    and ``overrides`` (section dicts from command-line flags; None means "not given")
+    win over both.
     """
     explicit = path is not None or "CMS_SETTINGS" in os.environ
     settings_path = Path(path or os.environ.get("CMS_SETTINGS") or DEFAULT_SETTINGS_FILE)
@@ -134,10 +142,15 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
             raise SettingsError(f"{settings_path}: cannot be read: {error}") from None
     elif explicit:
         raise SettingsError(f"{settings_path}: no such settings file (run `cms init` to make one)")
+    environment = EnvSettingsSource(Settings)()
+    for internal in ("path", "base_dir"):  # not settings: CMS_PATH means nothing to cms
+        environment.pop(internal, None)
+    data = _deep_merge(data, environment)
     for section, values in overrides.items():
-        merged = dict(data.get(section) or {})
-        merged.update({key: value for key, value in values.items() if value is not None})
-        data[section] = merged
+        given = {key: value for key, value in values.items() if value is not None}
+        current = data.get(section)
+        if given and (current is None or isinstance(current, dict)):
+            data[section] = {**(current or {}), **given}
     for reserved in ("path", "base_dir"):
         if reserved in data:
             raise SettingsError(
@@ -149,6 +162,17 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         return Settings(**data, path=settings_path, base_dir=base_dir)
     except ValidationError as error:
         raise SettingsError(f"{settings_path}: {describe_validation_error(error)}") from None
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` on top; tables are merged key by key."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _section_names() -> list[str]:
@@ -194,6 +218,8 @@ def describe_validation_error(error: ValidationError, model: type[BaseModel] = S
         shown = "" if isinstance(value, dict) else f" = {value!r}"
         return f"{key}{shown}: unknown key{hint}"
     message = str(first["msg"])
+    if first["type"] in ("model_type", "dict_type"):
+        message = "must be a table ([section] or { key = value })"
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
     shown = "" if isinstance(value, dict) else f" = {value!r}"

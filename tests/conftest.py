@@ -143,7 +143,9 @@ async def login(client: TestClient[Any, Any], username: str, password: str) -> A
     return await post_form(client, "/login", {"username": username, "password": password})
 
 
-async def create_user(client: TestClient[Any, Any], username: str, role: str, password: str = ADMIN_PASSWORD) -> Any:
+async def create_user(
+    client: TestClient[Any, Any], username: str, role: str, password: str = ADMIN_PASSWORD
+) -> Any:
     from cms.users import create_user as create
 
     return await create(site_of(client), username, password, role)  # type: ignore[arg-type]

@@ -59,16 +59,19 @@ async def test_write_publish_edit_delete(client: TestClient[Any, Any]) -> None:
     response = await post_form(
         client,
         edit_url,
-        {"title": "Hello again", "slug": "hello-world", "body": "Changed", "status": "published",
-         "version": "1"},
+        {
+            "title": "Hello again",
+            "slug": "hello-world",
+            "body": "Changed",
+            "status": "published",
+            "version": "1",
+        },
     )
     assert response.status == 303
     assert "Changed" in await (await client.get("/posts/hello-world")).text()
 
     post_id = edit_url.split("/")[3]
-    response = await post_form(
-        client, f"/admin/posts/{post_id}/delete", {}, form_page="/admin/"
-    )
+    response = await post_form(client, f"/admin/posts/{post_id}/delete", {}, form_page="/admin/")
     assert response.status == 303
     assert (await client.get("/posts/hello-world")).status == 404
     assert "Hello again" not in await (await client.get("/")).text()

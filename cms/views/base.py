@@ -5,18 +5,20 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import aiohttp_jinja2
 from aiohttp import web
 
 from cms.auth import can, csrf_token, current_user
-from cms.contracts import Cursor, Post, User
+from cms.contracts import Cursor, DependencyUnavailable, Post, User
 from cms.keys import SITE_KEY
 from cms.site import Site
 
 __all__ = ["BaseView", "decode_cursor", "encode_cursor"]
+
+_MAX_ID = 2**31 - 1  # the largest id an INTEGER column holds on every backend
 
 
 class BaseView(web.View):
@@ -71,11 +73,18 @@ async def render_page(
     env = aiohttp_jinja2.get_env(request.app)
     names = [templates] if isinstance(templates, str) else list(templates)
     template = env.select_template(names)
-    user = await current_user(request)
+    try:
+        user = await current_user(request)
+        token = await csrf_token(request, create=forms or user is not None)
+    except DependencyUnavailable:
+        if context is None or "status" not in context:
+            raise
+        # An error page while the session store is down: render it for a visitor.
+        user, token = None, ""
     values: dict[str, Any] = {
         "request": request,
         "user": user,
-        "csrf_token": await csrf_token(request, create=forms or user is not None),
+        "csrf_token": token,
         **(context or {}),
     }
     if site.plugins.implements("extra_template_vars"):
@@ -101,8 +110,13 @@ def decode_cursor(value: str | None) -> Cursor | None:
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("utf-8")
         when, _, ident = raw.partition("|")
-        return datetime.fromisoformat(when), int(ident)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        moment = datetime.fromisoformat(when)
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        post_id = int(ident)
+        if not 0 < post_id <= _MAX_ID:
+            raise ValueError(ident)
+        return moment, post_id
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
         raise web.HTTPBadRequest(
             reason="That page link is damaged; start from the first page"
         ) from None

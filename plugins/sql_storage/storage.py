@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -34,6 +35,9 @@ __all__ = ["SqlStorage"]
 log = logging.getLogger("cms.storage")
 
 _SLUG_ATTEMPTS = 5
+_SLUG_LENGTH = 200
+# pg_advisory_xact_lock(space, key) namespace for slug allocation (migrate uses 73110001).
+_SLUG_LOCK_SPACE = 73110002
 _CORE_WRITABLE = ("title", "body", "html", "status", "image")
 
 
@@ -147,7 +151,7 @@ class SqlStorage:
             self._read = self._write = create_async_engine(self.url, **self._engine_options)
 
     def _prepare_sqlite(self, engine: AsyncEngine, begin: str) -> None:
-        busy_timeout = self._busy_timeout_ms or 5000
+        busy_timeout = 5000 if self._busy_timeout_ms is None else self._busy_timeout_ms
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -265,7 +269,7 @@ class SqlStorage:
             extra=extra,
         )
 
-    def page_query(
+    def page_queries(
         self,
         *,
         status: Status | None = None,
@@ -273,8 +277,16 @@ class SqlStorage:
         after: Cursor | None = None,
         limit: int = 10,
         order: Literal["published", "updated"] = "published",
-    ) -> Select[Any]:
-        """The keyset-paginated list query (public so tests can read its plan)."""
+    ) -> list[Select[Any]]:
+        """The statements that read one keyset page, newest first (public so tests can read
+        their plans). :meth:`list_posts` runs them in order until it has ``limit`` rows.
+
+        Usually one statement: ``(time, id) < cursor``, which PostgreSQL seeks in the index.
+        SQLite seeks a row-value comparison only as far as its first column when the second
+        is the rowid (``id``), so a page starting inside many posts of one timestamp (an
+        import) would read through all of them. There the page is two exact seeks: the rest
+        of the cursor's timestamp (``time = t AND id < n``), then what is older (``time < t``).
+        """
         posts = self.schema.posts
         sort = posts.c.published_at if order == "published" else posts.c.updated_at
         query = self._post_select
@@ -284,10 +296,16 @@ class SqlStorage:
             query = query.where(posts.c.author_id == author_id)
         if order == "published":
             query = query.where(posts.c.published_at.is_not(None))
-        if after is not None:
-            when = _aware(after[0])
-            query = query.where(tuple_(sort, posts.c.id) < tuple_(when, after[1]))
-        return query.order_by(sort.desc(), posts.c.id.desc()).limit(limit)
+        query = query.order_by(sort.desc(), posts.c.id.desc()).limit(limit)
+        if after is None:
+            return [query]
+        when, last_id = _aware(after[0]), after[1]
+        if not self.is_sqlite:
+            return [query.where(tuple_(sort, posts.c.id) < tuple_(when, last_id))]
+        return [
+            query.where(sort == when, posts.c.id < last_id),
+            query.where(sort < when),
+        ]
 
     async def list_posts(
         self,
@@ -298,12 +316,18 @@ class SqlStorage:
         limit: int = 10,
         order: Literal["published", "updated"] = "published",
     ) -> list[Post]:
-        query = self.page_query(
+        queries = self.page_queries(
             status=status, author_id=author_id, after=after, limit=limit, order=order
         )
+        found: list[Post] = []
+        # One connection, one read transaction: every statement sees the same snapshot.
         async with self._reading() as conn:
-            rows = (await conn.execute(query)).all()
-        return [self._to_post(row) for row in rows]
+            for query in queries:
+                rows = (await conn.execute(query.limit(limit - len(found)))).all()
+                found.extend(self._to_post(row) for row in rows)
+                if len(found) >= limit:
+                    break
+        return found
 
     async def get_post(self, post_id: int) -> Post | None:
         async with self._reading() as conn:
@@ -322,23 +346,45 @@ class SqlStorage:
         return self._to_post(row) if row is not None else None
 
     async def _free_slug(self, conn: AsyncConnection, base: str, exclude_id: int | None) -> str:
+        """``base``, or the first of ``base-2``, ``base-3``... that no other post has; every
+        candidate fits the column (a long base is shortened to make room for the number)."""
         posts = self.schema.posts
-        query = select(posts.c.slug).where((posts.c.slug == base) | posts.c.slug.like(f"{base}-%"))
+        length: int = getattr(posts.c.slug.type, "length", None) or _SLUG_LENGTH
+        base = base[:length]
+
+        def candidate(number: int) -> str:
+            if number == 1:
+                return base
+            suffix = f"-{number}"
+            return base[: length - len(suffix)].rstrip("-") + suffix
+
+        # Every candidate up to a ten-character suffix starts with this.
+        prefix = base[: length - 10].rstrip("-")
+        if not self.is_sqlite:
+            # Writers wanting the same slug take turns (SQLite writers already do: BEGIN
+            # IMMEDIATE), so they do not all pick the same number and fail on the unique index.
+            digest = hashlib.blake2b(prefix.encode(), digest_size=4).digest()
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:space, :key)"),
+                {"space": _SLUG_LOCK_SPACE, "key": int.from_bytes(digest, "big", signed=True)},
+            )
+        query = select(posts.c.slug).where(posts.c.slug.startswith(prefix, autoescape=True))
         if exclude_id is not None:
             query = query.where(posts.c.id != exclude_id)
         taken = set((await conn.execute(query)).scalars())
-        if base not in taken:
-            return base
-        number = 2
-        while f"{base}-{number}" in taken:
+        number = 1
+        while candidate(number) in taken:
             number += 1
-        return f"{base}-{number}"
+        return candidate(number)
 
     def _row_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
         row = {key: values[key] for key in _CORE_WRITABLE if key in values}
         for name in self.schema.field_columns:
             if name in values:
-                row[name] = values[name]
+                value = values[name]
+                # SQLite keeps a datetime's wall-clock digits and drops the offset: store UTC
+                # (a naive value counts as UTC), as PostgreSQL's timestamptz does.
+                row[name] = _aware(value) if isinstance(value, datetime) else value
         return row
 
     async def create_post(self, values: dict[str, Any], *, author_id: int | None) -> Post:
