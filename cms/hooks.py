@@ -14,8 +14,10 @@ from types import ModuleType
 from typing import Any
 
 import pluggy
+from aiohttp import web
 
 from cms import hookspecs
+from cms.contracts import DependencyUnavailable
 
 __all__ = ["DEFAULT_PLUGINS", "LoadedPlugin", "PluginError", "PluginHost"]
 
@@ -150,16 +152,7 @@ class PluginHost:
         for the results that are not None."""
         results: list[tuple[str, Any]] = []
         for impl in self._impls(hook_name):
-            try:
-                result = impl.function(*[kwargs[arg] for arg in impl.argnames])
-                if inspect.isawaitable(result):
-                    result = await result
-            except PluginError:
-                raise
-            except Exception as error:
-                raise PluginError(
-                    impl.plugin_name, f"raised in {hook_name}: {type(error).__name__}: {error}"
-                ) from error
+            result = await _invoke(impl, hook_name, kwargs)
             if result is not None:
                 results.append((impl.plugin_name, result))
         return results
@@ -171,14 +164,7 @@ class PluginHost:
     async def first(self, hook_name: str, **kwargs: Any) -> Any:
         """Call implementations in order until one returns something other than None."""
         for impl in self._impls(hook_name):
-            try:
-                result = impl.function(*[kwargs[arg] for arg in impl.argnames])
-                if inspect.isawaitable(result):
-                    result = await result
-            except Exception as error:
-                raise PluginError(
-                    impl.plugin_name, f"raised in {hook_name}: {type(error).__name__}: {error}"
-                ) from error
+            result = await _invoke(impl, hook_name, kwargs)
             if result is not None:
                 return result
         return None
@@ -199,6 +185,25 @@ class PluginHost:
     def implements(self, hook_name: str) -> bool:
         """Whether any plugin implements ``hook_name`` (lets hot paths skip empty hooks)."""
         return bool(getattr(self.pm.hook, hook_name).get_hookimpls())
+
+
+async def _invoke(impl: Any, hook_name: str, kwargs: dict[str, Any]) -> Any:
+    """Call one implementation with the arguments it asks for; await it if async.
+
+    Errors become PluginError naming the plugin, except those that already mean
+    something to cms: HTTP answers, and a dependency being down (a 503).
+    """
+    try:
+        result = impl.function(*[kwargs[arg] for arg in impl.argnames])
+        if inspect.isawaitable(result):
+            result = await result
+    except (PluginError, web.HTTPException, DependencyUnavailable):
+        raise
+    except Exception as error:
+        raise PluginError(
+            impl.plugin_name, f"raised in {hook_name}: {type(error).__name__}: {error}"
+        ) from error
+    return result
 
 
 def _hook_names(pm: pluggy.PluginManager, plugin: object) -> list[str]:

@@ -61,6 +61,7 @@ class Site:
         self.post_patch_model: type[BaseModel] = build_post_model([], partial=True)
         self._secret_key: bytes | None = None
         self.configured = False
+        self._set_up = False
 
     # Resolved parts; reading one before configure() is a programming error.
     @property
@@ -95,6 +96,13 @@ class Site:
             return configured
         value = self.theme.settings.get("posts_per_page", 10)
         return value if isinstance(value, int) and 0 < value <= 200 else 10
+
+    async def is_set_up(self) -> bool:
+        """Whether the first user exists. Once true it stays true, so it is asked of
+        storage only until then (every worker learns it on its own)."""
+        if not self._set_up:
+            self._set_up = await self.storage.count_users() > 0
+        return self._set_up
 
     def plugin_options(self, plugin: str) -> dict[str, Any]:
         """The ``[plugins.<name>]`` table for one plugin."""

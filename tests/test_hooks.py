@@ -164,6 +164,7 @@ async def test_hook_register_post_fields(hooked: TestClient[Any, Any], recorder:
 async def test_hook_extra_template_vars(
     hooked: TestClient[Any, Any], recorder: EveryHook, site_dir: Path
 ) -> None:
+    await setup_admin(hooked)
     response = await hooked.get("/")
     assert response.status == 200
     call = recorder.called("extra_template_vars")[-1]
@@ -184,6 +185,7 @@ async def test_hook_extra_template_vars_reach_the_template(
         encoding="utf-8",
     )
     client = await make_client(plugins=[("every_hook", recorder)])
+    await setup_admin(client)
     text = await (await client.get("/")).text()
     assert "<p id=banner>banner for index.html</p>" in text
 

@@ -31,6 +31,7 @@ from cms.site import Site
 from tests.conftest import (
     POSTGRES_URL_ENV,
     ClientFactory,
+    create_user,
     make_settings,
     reset_postgres,
     service_url,
@@ -337,6 +338,7 @@ async def test_next_links_visit_every_post_once_newest_first(
     make_client: ClientFactory, tied: bool
 ) -> None:
     client = await make_client(site={"posts_per_page": PAGE})
+    await create_user(client, "admin", "admin")  # a site that is set up shows its index
     storage = site_of(client).storage
     assert isinstance(storage, SqlStorage)
     posts = []
@@ -399,6 +401,7 @@ def _cursor(raw_text: str) -> str:
 )
 async def test_damaged_cursor_is_a_themed_400(make_client: ClientFactory, after: str) -> None:
     client = await make_client(site={"posts_per_page": PAGE})
+    await create_user(client, "admin", "admin")  # a site that is set up shows its index
     await publish(site_of(client).storage, 1)
     response = await client.get("/?after=" + after)
     html = await response.text()

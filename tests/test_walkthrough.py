@@ -88,3 +88,11 @@ async def test_sign_in_and_out(client: TestClient[Any, Any]) -> None:
     good = await login(client, ADMIN_NAME, ADMIN_PASSWORD)
     assert good.status == 303
     assert (await client.get("/admin/", allow_redirects=False)).status == 200
+
+
+async def test_first_visitor_of_a_fresh_site_is_led_to_setup(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/", allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"] == "/setup"
+    await setup_admin(client)
+    assert (await client.get("/", allow_redirects=False)).status == 200

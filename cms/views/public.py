@@ -19,6 +19,8 @@ class IndexView(BaseView):
     """``GET /``: published posts, newest first, one keyset page at a time."""
 
     async def get(self) -> web.Response:
+        if not await self.site.is_set_up():
+            raise web.HTTPSeeOther(self.request.app.router["setup"].url_for())
         after = decode_cursor(self.request.query.get("after"))
         limit = self.site.posts_per_page
         posts = await self.site.storage.list_posts(status="published", after=after, limit=limit + 1)

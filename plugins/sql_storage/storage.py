@@ -430,16 +430,7 @@ class SqlStorage:
         for attempt in range(_SLUG_ATTEMPTS):
             try:
                 async with self._writing() as conn:
-                    current_row = (
-                        await conn.execute(
-                            self._post_select.where(posts.c.id == post_id).with_for_update(of=posts)
-                        )
-                    ).first()
-                    if current_row is None:
-                        raise PostNotFound(post_id)
-                    current = self._to_post(current_row)
-                    if expected_version is not None and expected_version != current.version:
-                        raise VersionConflict(current)
+                    current = await self._lock_post(conn, post_id, expected_version)
                     row = self._row_values(values)
                     if "slug" in values:
                         row["slug"] = await self._free_slug(conn, values["slug"], post_id)
@@ -469,17 +460,26 @@ class SqlStorage:
     async def delete_post(self, post_id: int, *, expected_version: int | None = None) -> Post:
         posts = self.schema.posts
         async with self._writing() as conn:
-            row = (
-                await conn.execute(
-                    self._post_select.where(posts.c.id == post_id).with_for_update(of=posts)
-                )
-            ).first()
-            if row is None:
-                raise PostNotFound(post_id)
-            post = self._to_post(row)
-            if expected_version is not None and expected_version != post.version:
-                raise VersionConflict(post)
+            post = await self._lock_post(conn, post_id, expected_version)
             await conn.execute(posts.delete().where(posts.c.id == post_id))
+        return post
+
+    async def _lock_post(
+        self, conn: AsyncConnection, post_id: int, expected_version: int | None
+    ) -> Post:
+        """Read a post for change (row-locked on PostgreSQL; SQLite's write lock is held
+        already) and check the version the caller based its change on."""
+        posts = self.schema.posts
+        row = (
+            await conn.execute(
+                self._post_select.where(posts.c.id == post_id).with_for_update(of=posts)
+            )
+        ).first()
+        if row is None:
+            raise PostNotFound(post_id)
+        post = self._to_post(row)
+        if expected_version is not None and expected_version != post.version:
+            raise VersionConflict(post)
         return post
 
     # -- users -----------------------------------------------------------------------------
