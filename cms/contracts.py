@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ROLES",
+    "AttemptCounter",
     "DependencyUnavailable",
     "ImageHandler",
     "ImageHandlerBackend",
@@ -214,6 +215,51 @@ class Storage(Protocol):
     async def bump_session_generation(self, user_id: int) -> int:
         """End every session of this user; return the new generation."""
         ...
+
+    async def list_users(self) -> list[User]:
+        """Every user, by name."""
+        ...
+
+    async def update_user(
+        self,
+        user_id: int,
+        *,
+        role: Role | None = None,
+        is_active: bool | None = None,
+        password_hash: str | None = None,
+    ) -> User:
+        """Change a user; a new password or deactivation also ends the user's sessions
+        (bumps the session generation). Raise LookupError when there is no such user."""
+        ...
+
+    async def record_attempt(self, key: str, window: int) -> None:
+        """Remember one attempt (a failed sign-in) under ``key`` for ``window`` seconds."""
+        ...
+
+    async def recent_attempts(self, key: str, window: int) -> list[float]:
+        """Unix times of the attempts under ``key`` in the last ``window`` seconds."""
+        ...
+
+    async def clear_attempts(self, key: str) -> None:
+        """Forget the attempts under ``key`` (after a successful sign-in)."""
+        ...
+
+
+@runtime_checkable
+class AttemptCounter(Protocol):
+    """Counts attempts (failed sign-ins) shared by every worker. Storage always does;
+    a session store that implements it (Redis) is preferred, so counting never touches
+    the database."""
+
+    async def record_attempt(self, key: str, window: int) -> None:
+        """Remember one attempt under ``key`` for ``window`` seconds."""
+
+    async def recent_attempts(self, key: str, window: int) -> list[float]:
+        """Unix times of the attempts under ``key`` in the last ``window`` seconds."""
+        ...
+
+    async def clear_attempts(self, key: str) -> None:
+        """Forget the attempts under ``key``."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from cms.views.admin import AdminPostListView, PostCreateView, PostDeleteView, P
 from cms.views.auth import LoginView, LogoutView, SetupView
 from cms.views.base import render_page
 from cms.views.public import HealthView, IndexView, PostDetailView, StaticFileView
+from cms.views.users import AccountView, UserEditView, UserListView
 
 
 @hookimpl(trylast=True)
@@ -34,6 +35,9 @@ def register_routes(cms: Any) -> list[web.RouteDef]:
         web.view("/admin/posts/new", PostCreateView, name="admin-post-new"),
         web.view("/admin/posts/{id:\\d+}/edit", PostEditView, name="admin-post-edit"),
         web.view("/admin/posts/{id:\\d+}/delete", PostDeleteView, name="admin-post-delete"),
+        web.view("/admin/users", UserListView, name="admin-users"),
+        web.view("/admin/users/{id:\\d+}", UserEditView, name="admin-user-edit"),
+        web.view("/admin/account", AccountView, name="admin-account"),
     ]
 
 

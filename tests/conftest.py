@@ -49,7 +49,12 @@ async def reset_postgres(url: str) -> None:
 
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute("DROP TABLE IF EXISTS cms_posts, cms_users CASCADE")
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'cms%'"
+        )
+        if tables:
+            names = ", ".join(f'"{row["tablename"]}"' for row in tables)
+            await conn.execute(f"DROP TABLE IF EXISTS {names} CASCADE")
     finally:
         await conn.close()
 

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from cms.auth import safe_next_path, sign_in, sign_out
 from cms.passwords import check_password_rules, hash_password, verify_password
+from cms.throttling import SignInThrottle
 from cms.users import check_username
 from cms.views.base import BaseView
 
@@ -36,7 +37,7 @@ class SetupView(BaseView):
         if problem := check_password_rules(password):
             errors["password"] = problem
         elif password != str(form.get("password_confirm", "")):
-            errors["password_confirm"] = "The two passwords differ."  # noqa: S105
+            errors["password_confirm"] = "The two passwords differ."
         if errors:
             return await self.render(
                 "setup.html", {"errors": errors, "username": username}, status=422
@@ -68,9 +69,19 @@ class LoginView(BaseView):
         username = str(form.get("username", "")).strip()
         password = str(form.get("password", ""))
         next_path = safe_next_path(str(form.get("next", "")))
+        throttle = SignInThrottle(self.site)
+        wait = await throttle.retry_after(username)
+        if wait is not None:
+            minutes = max(1, round(wait / 60))
+            raise web.HTTPTooManyRequests(
+                reason=f"Too many failed sign-ins for this account; try again in about "
+                f"{minutes} minute{'s' if minutes != 1 else ''}",
+                headers={"Retry-After": str(wait)},
+            )
         user = await self.site.storage.get_user_by_username(username) if username else None
         valid = await verify_password(user.password_hash if user else None, password)
         if user is None or not valid or not user.is_active:
+            await throttle.failed(username)
             return await self.render(
                 "login.html",
                 {
@@ -80,6 +91,7 @@ class LoginView(BaseView):
                 },
                 status=401,
             )
+        await throttle.succeeded(username)
         await sign_in(self.request, user)
         raise web.HTTPSeeOther(next_path)
 

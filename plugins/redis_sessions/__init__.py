@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -115,6 +117,35 @@ class RedisSessionStore:
                 raise DependencyUnavailable(
                     "sessions", "Redis did not answer PING in time"
                 ) from None
+
+    # AttemptCounter: failed sign-ins are counted here, shared by every worker and host.
+
+    def _attempts_key(self, key: str) -> str:
+        return f"{self.options.key_prefix}attempts:{key}"
+
+    async def record_attempt(self, key: str, window: int) -> None:
+        """Add one attempt to a sorted set of times that expires with its window."""
+        now = time.time()
+        redis_key = self._attempts_key(key)
+        with redis_errors_as_unavailable():
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.zremrangebyscore(redis_key, 0, now - window)
+                pipe.zadd(redis_key, {f"{now:.6f}:{secrets.token_hex(4)}": now})
+                pipe.expire(redis_key, window)
+                await pipe.execute()
+
+    async def recent_attempts(self, key: str, window: int) -> list[float]:
+        """Times of the attempts within the window."""
+        with redis_errors_as_unavailable():
+            entries = await self.redis.zrangebyscore(
+                self._attempts_key(key), time.time() - window, "+inf", withscores=True
+            )
+        return [float(entry[1]) for entry in entries]
+
+    async def clear_attempts(self, key: str) -> None:
+        """Forget the attempts under ``key``."""
+        with redis_errors_as_unavailable():
+            await self.redis.delete(self._attempts_key(key))
 
 
 def _safe_url(url: str) -> str:

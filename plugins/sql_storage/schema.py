@@ -34,6 +34,7 @@ class Schema:
     users: Table
     posts: Table
     field_columns: tuple[str, ...]
+    attempts: Table
 
 
 def _column_type(field: PostField) -> TypeEngine[Any]:
@@ -88,4 +89,12 @@ def build_schema(fields: Iterable[PostField]) -> Schema:
         Index("ix_cms_posts_updated", "updated_at", "id"),
         Index("ix_cms_posts_author_updated", "author_id", "updated_at", "id"),
     )
-    return Schema(metadata, users, posts, tuple(field.name for field in field_list))
+    attempts = Table(
+        "cms_attempts",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("key", String(200), nullable=False),
+        Column("at", Double, nullable=False),
+        Index("ix_cms_attempts_key_at", "key", "at"),
+    )
+    return Schema(metadata, users, posts, tuple(field.name for field in field_list), attempts)

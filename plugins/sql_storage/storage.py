@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -35,6 +36,8 @@ __all__ = ["SqlStorage"]
 log = logging.getLogger("cms.storage")
 
 _SLUG_ATTEMPTS = 5
+# Attempts older than this are deleted whatever their key (longer than any window we use).
+_ATTEMPT_HORIZON = 24 * 3600
 _SLUG_LENGTH = 200
 # pg_advisory_xact_lock(space, key) namespace for slug allocation (migrate uses 73110001).
 _SLUG_LOCK_SPACE = 73110002
@@ -564,6 +567,62 @@ class SqlStorage:
                 )
             ).scalar_one_or_none()
         return int(generation or 0)
+
+    async def list_users(self) -> list[User]:
+        users = self.schema.users
+        async with self._reading() as conn:
+            rows = (await conn.execute(select(users).order_by(users.c.username_key))).all()
+        return [self._to_user(row) for row in rows]
+
+    async def update_user(
+        self,
+        user_id: int,
+        *,
+        role: Role | None = None,
+        is_active: bool | None = None,
+        password_hash: str | None = None,
+    ) -> User:
+        users = self.schema.users
+        values: dict[str, Any] = {}
+        if role is not None:
+            values["role"] = role
+        if is_active is not None:
+            values["is_active"] = is_active
+        if password_hash is not None:
+            values["password_hash"] = password_hash
+        if password_hash is not None or is_active is False:
+            values["session_generation"] = users.c.session_generation + 1
+        async with self._writing() as conn:
+            if values:
+                await conn.execute(users.update().where(users.c.id == user_id).values(**values))
+            row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+        if row is None:
+            raise LookupError(f"no user with id {user_id}")
+        return self._to_user(row)
+
+    async def record_attempt(self, key: str, window: int) -> None:
+        attempts = self.schema.attempts
+        now = time.time()
+        async with self._writing() as conn:
+            # Old rows of every key go here, so the table never grows past one window.
+            await conn.execute(attempts.delete().where(attempts.c.at < now - _ATTEMPT_HORIZON))
+            await conn.execute(attempts.insert().values(key=key, at=now))
+
+    async def recent_attempts(self, key: str, window: int) -> list[float]:
+        attempts = self.schema.attempts
+        since = time.time() - window
+        async with self._reading() as conn:
+            rows = await conn.execute(
+                select(attempts.c.at)
+                .where(attempts.c.key == key, attempts.c.at >= since)
+                .order_by(attempts.c.at)
+            )
+            return [float(at) for at in rows.scalars()]
+
+    async def clear_attempts(self, key: str) -> None:
+        attempts = self.schema.attempts
+        async with self._writing() as conn:
+            await conn.execute(attempts.delete().where(attempts.c.key == key))
 
 
 def _short(error: BaseException) -> str:
