@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 APP    := $(VENV)/.installed-app
 DEV    := $(VENV)/.installed-test
 
-.PHONY: serve test lint format browser clean
+.PHONY: serve test lint format browser screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,14 +31,18 @@ browser:
 test: $(DEV) browser
 	$(BIN)/python -m pytest
 
+# README pictures of the bundled themes: a real `cms serve` on a sample site, shot by chromium.
+screenshots: $(DEV) browser
+	$(BIN)/python scripts/screenshots.py --out docs/screenshots
+
 lint: $(DEV)
-	$(BIN)/ruff check cms plugins tests
-	$(BIN)/ruff format --check cms plugins tests
+	$(BIN)/ruff check cms plugins tests examples
+	$(BIN)/ruff format --check cms plugins tests examples
 	$(BIN)/mypy
 
 format: $(DEV)
-	$(BIN)/ruff format cms plugins tests
-	$(BIN)/ruff check --fix cms plugins tests
+	$(BIN)/ruff format cms plugins tests examples
+	$(BIN)/ruff check --fix cms plugins tests examples
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

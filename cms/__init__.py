@@ -1,16 +1,18 @@
 """cms: an async, plugin-driven content management system on aiohttp.
 
 The public plugin API: ``hookimpl`` to mark hook implementations, ``PostField``
-(and ``Text`` for long text) to add fields to posts, and :class:`Site`, the
-object hooks receive as ``cms``.
+(and ``Text`` for long text) to add fields to posts, :class:`Site`, the
+object hooks receive as ``cms``, and ``plugin_settings`` to read a plugin's own
+``[plugins.<name>]`` settings. ``cms.testing`` helps plugin authors test.
 """
 
 from cms.fields import PostField, Text
 from cms.hookspecs import hookimpl
+from cms.settings import plugin_settings
 
 __version__ = "0.1.0"
 
-__all__ = ["PostField", "Site", "Text", "__version__", "hookimpl"]
+__all__ = ["PostField", "Site", "Text", "__version__", "hookimpl", "plugin_settings"]
 
 
 def __getattr__(name: str) -> object:

@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp_session import session_middleware
 
 from cms.keys import SITE_KEY
+from cms.live_reload import enable_live_reload
 from cms.middlewares import (
     csrf_middleware,
     error_middleware,
@@ -44,6 +45,8 @@ async def create_app(
     )
     app[SITE_KEY] = site
     env = setup_templates(app, site, auto_reload=auto_reload_templates)
+    if auto_reload_templates:
+        enable_live_reload(app, site, env)
     await site.plugins.call("prepare_jinja2_environment", env=env, cms=site)
     app.router.add_routes(site.routes)
     app.on_response_prepare.append(security_headers)
@@ -57,8 +60,15 @@ async def _backends(app: web.Application) -> AsyncIterator[None]:
     site = app[SITE_KEY]
     await site.storage.open()
     try:
-        for change in await site.storage.migrate():
+        # Additive changes are made here; anything else raises SchemaOutOfDate, which
+        # `cms serve` reports as one line naming the command to run.
+        report = await site.storage.migrate_schema(startup=True)
+        if report.backup:
+            log.info("schema: backed up the database to %s", report.backup)
+        for change in report.applied:
             log.info("schema: %s", change)
+        for note in report.kept:
+            log.warning("schema: %s (cms migrate lists these)", note)
         await site.sessions.open()
         try:
             if site.images is not None:

@@ -13,9 +13,13 @@ import click
 from aiohttp import web
 
 from cms import __version__
-from cms.contracts import ROLES, DependencyUnavailable, Role, UsernameTaken
+from cms.client_commands import client as client_group
+from cms.contracts import ROLES, DependencyUnavailable, Role, SchemaOutOfDate, UsernameTaken
 from cms.hooks import PluginError, PluginHost
+from cms.scaffold import plugin as plugin_group
 from cms.settings import Settings, SettingsError, load_settings
+from cms.storage_commands import export_command, import_command, migrate_command
+from cms.token_commands import tokens as tokens_group
 
 __all__ = ["cli", "main"]
 
@@ -69,17 +73,38 @@ def cli() -> None:
 @click.option("--host", default=None, help="Interface to listen on [default: [server] host]")
 @click.option("--port", type=int, default=None, help="Port [default: [server] port]")
 @click.option("--theme", default=None, help="Theme to use [default: [site] theme]")
+@click.option(
+    "--reload",
+    is_flag=True,
+    help="Development: reload templates and static files on change; restart on changes "
+    "to settings, plugins or Python code",
+)
+@click.option("--reload-child", is_flag=True, hidden=True)
 def serve(
-    settings_path: Path | None, host: str | None, port: int | None, theme: str | None
+    settings_path: Path | None,
+    host: str | None,
+    port: int | None,
+    theme: str | None,
+    reload: bool,
+    reload_child: bool,
 ) -> None:
     """Serve the site (creates or extends the database schema first)."""
     from cms.app import create_app
     from cms.site import Site
 
     settings = _load(settings_path, server={"host": host, "port": port})
+    if reload and not reload_child:
+        from cms.live_reload import serve_args, serve_with_reload
+
+        try:  # bad settings stop here, not in a restart loop
+            _run(Site(settings, theme=theme).configure())
+        except PluginError as error:
+            fail(str(error))
+        serve_with_reload(settings, serve_args(settings_path, host, port, theme))
+        return
     try:
         site = Site(settings, theme=theme)
-        app = _run(create_app(site))
+        app = _run(create_app(site, auto_reload_templates=reload_child))
     except PluginError as error:
         fail(str(error))
     ready = (
@@ -98,6 +123,9 @@ def serve(
         fail(str(error))
     except DependencyUnavailable as error:
         fail(f"cannot start: {error}", code=1)
+    except SchemaOutOfDate as error:
+        where = f" --settings {settings_path}" if settings_path else ""
+        fail(f"cannot start: {error}; run: cms migrate{where}", code=1)
     except OSError as error:  # e.g. the port is taken
         fail(f"cannot listen on {settings.server.host}:{settings.server.port}: {error}", code=1)
 
@@ -139,27 +167,6 @@ backend = "cookie"            # or "redis" once a Redis session plugin is instal
 dir = "plugins"               # site-local plugin modules (*.py)
 disabled = []
 """
-
-
-@cli.command()
-@settings_option
-def migrate(settings_path: Path | None) -> None:
-    """Create the database schema or add what plugins declare (never drops anything)."""
-    from cms.site import Site
-
-    async def run() -> list[str]:
-        site = Site(_load(settings_path))
-        await site.configure()
-        await site.storage.open()
-        try:
-            return await site.storage.migrate()
-        finally:
-            await site.storage.close()
-
-    changes = _run(run())
-    for change in changes:
-        click.echo(change)
-    click.echo("The schema is up to date." if not changes else f"{len(changes)} change(s) applied.")
 
 
 @cli.group()
@@ -220,26 +227,6 @@ def plugins_command(settings_path: Path | None) -> None:
         click.echo(f"    hooks: {', '.join(plugin.hooks) or '-'}")
 
 
-@cli.command("themes")
-@settings_option
-def themes_command(settings_path: Path | None) -> None:
-    """List the themes this site can use."""
-    from cms.theming import discover_themes, read_manifest
-
-    settings = _load(settings_path)
-    for name, (path, source) in sorted(discover_themes(settings.base_dir).items()):
-        try:
-            manifest = read_manifest(path)
-        except SettingsError as error:
-            click.echo(f"{name}  ({source}, {path})  BROKEN: {error}")
-            continue
-        parent = f", extends {manifest.extends}" if manifest.extends else ""
-        current = "  [current]" if name == settings.site.theme else ""
-        click.echo(f"{name} {manifest.version}  ({source}{parent}){current}")
-        if manifest.description:
-            click.echo(f"    {manifest.description}")
-
-
 def _host_for(settings: Settings) -> PluginHost:
     return PluginHost.load(
         disabled=settings.plugins.disabled,
@@ -267,6 +254,20 @@ def _add_plugin_commands() -> None:
         host.call_sync("register_commands", cli=cli)
     except (SettingsError, PluginError) as error:
         logging.getLogger("cms").debug("plugin commands not loaded: %s", error)
+
+
+cli.add_command(plugin_group)
+cli.add_command(migrate_command)
+cli.add_command(export_command)
+cli.add_command(import_command)
+cli.add_command(tokens_group)
+cli.add_command(client_group)
+
+
+# `cms themes` and `cms themes check NAME` live in their own module.
+from cms.theme_commands import themes as _themes  # noqa: E402  (it imports helpers above)
+
+cli.add_command(_themes)
 
 
 def main() -> None:

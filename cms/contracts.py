@@ -7,7 +7,8 @@ The core never imports a concrete backend: plugins register backends (see the
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -20,15 +21,22 @@ if TYPE_CHECKING:
     from cms.site import Site
 
 __all__ = [
+    "RECORD_KINDS",
     "ROLES",
+    "ApiToken",
     "AttemptCounter",
     "DependencyUnavailable",
     "ImageHandler",
     "ImageHandlerBackend",
+    "MigrationReport",
     "Post",
     "PostNotFound",
+    "RecordReader",
+    "RecordWriter",
+    "SchemaOutOfDate",
     "SessionStore",
     "SessionStoreBackend",
+    "SiteNotEmpty",
     "Storage",
     "StorageBackend",
     "User",
@@ -107,6 +115,28 @@ class User:
     created_at: datetime | None = None
 
 
+@dataclass
+class ApiToken:
+    """An API token as storage keeps it: never the secret, only its SHA-256 digest.
+
+    ``prefix`` is the start of the secret, kept so people can tell their tokens apart.
+    """
+
+    id: int
+    user_id: int
+    username: str
+    label: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def is_usable(self, now: datetime) -> bool:
+        """Neither revoked nor expired at ``now``."""
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+
 class PostNotFound(LookupError):
     """The post does not exist (any more)."""
 
@@ -136,6 +166,72 @@ class DependencyUnavailable(Exception):
 Cursor = tuple[datetime, int]
 
 
+@dataclass
+class MigrationReport:
+    """What bringing the schema up to date did (or, for a dry run, would do)."""
+
+    #: Changes made (or to be made): created tables, added columns and indexes, revisions.
+    applied: list[str] = field(default_factory=list)
+    #: Differences never changed automatically: columns of uninstalled plugins (kept with
+    #: their data), changed types. Reported, so people can decide.
+    kept: list[str] = field(default_factory=list)
+    #: Declared changes that cannot be made automatically (they need a versioned revision).
+    blocking: list[str] = field(default_factory=list)
+    #: The backup made before the change (SQLite), if any.
+    backup: str | None = None
+
+
+class SchemaOutOfDate(Exception):
+    """Start-up found schema changes it does not make by itself; ``cms migrate`` does."""
+
+    def __init__(self, message: str, changes: list[str]) -> None:
+        super().__init__(message)
+        self.changes = changes
+
+
+class SiteNotEmpty(Exception):
+    """An import needs a site without users, posts or tokens."""
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        held = ", ".join(f"{count} {kind}" for kind, count in counts.items() if count)
+        super().__init__(f"the site is not empty ({held})")
+        self.counts = counts
+
+
+#: Record kinds of an export, in the order they are imported (later kinds refer to earlier).
+RECORD_KINDS: tuple[str, ...] = ("users", "posts", "tokens", "media", "settings")
+
+
+@runtime_checkable
+class RecordReader(Protocol):
+    """Reads a whole site as records (one consistent snapshot): see ``Storage.exporting``.
+
+    A record is a dict of stored values: a user's ``password_hash``, a post's ``author_id``,
+    plugin fields by name. Datetimes are timezone-aware.
+    """
+
+    #: The record kinds (of :data:`RECORD_KINDS`) this storage holds.
+    kinds: tuple[str, ...]
+
+    async def count(self, kind: str) -> int:
+        """How many records of ``kind`` there are."""
+        ...
+
+    def records(self, kind: str, *, batch_size: int = 500) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every record of ``kind``, by id, in batches."""
+        ...
+
+
+@runtime_checkable
+class RecordWriter(Protocol):
+    """Writes records into an empty site, all in one transaction: see ``Storage.importing``."""
+
+    kinds: tuple[str, ...]
+
+    async def write(self, kind: str, records: list[dict[str, Any]]) -> None:
+        """Insert records as they are (ids, versions and timestamps kept)."""
+
+
 @runtime_checkable
 class Storage(Protocol):
     """Where posts and users live."""
@@ -147,6 +243,27 @@ class Storage(Protocol):
 
     async def migrate(self) -> list[str]:
         """Create or extend the schema (additive changes only); describe what changed."""
+        ...
+
+    async def migrate_schema(
+        self, *, dry_run: bool = False, startup: bool = False
+    ) -> MigrationReport:
+        """Bring the schema up to date and report what was done and what was left alone.
+
+        ``dry_run`` changes nothing. ``startup`` follows the backend's start-up policy:
+        raise :class:`SchemaOutOfDate` instead of making a change it must not make there.
+        """
+        ...
+
+    def exporting(self) -> AbstractAsyncContextManager[RecordReader]:
+        """Read every record from one consistent snapshot."""
+        ...
+
+    def importing(self) -> AbstractAsyncContextManager[RecordWriter]:
+        """Write records into an empty site in one transaction: everything or nothing.
+
+        Raises :class:`SiteNotEmpty` on entry when users, posts or tokens exist.
+        """
         ...
 
     async def close(self) -> None:
@@ -242,6 +359,38 @@ class Storage(Protocol):
 
     async def clear_attempts(self, key: str) -> None:
         """Forget the attempts under ``key`` (after a successful sign-in)."""
+        ...
+
+    async def create_token(
+        self,
+        user_id: int,
+        token_hash: str,
+        *,
+        prefix: str,
+        label: str = "",
+        expires_at: datetime | None = None,
+    ) -> ApiToken:
+        """Store a new API token by the hex SHA-256 digest of its secret."""
+        ...
+
+    async def get_token(self, token_id: int) -> ApiToken | None:
+        """One token by id (revoked ones too), or None."""
+        ...
+
+    async def get_token_by_hash(self, token_hash: str) -> ApiToken | None:
+        """The token whose secret has this digest (revoked and expired ones too), or None."""
+        ...
+
+    async def list_tokens(self, *, user_id: int | None = None) -> list[ApiToken]:
+        """Tokens, newest first: one user's, or everybody's."""
+        ...
+
+    async def revoke_token(self, token_id: int) -> ApiToken | None:
+        """Revoke a token for good (idempotent); return it, or None when there is none."""
+        ...
+
+    async def touch_token(self, token_id: int, when: datetime) -> None:
+        """Record that a token was used at ``when``."""
         ...
 
 

@@ -6,9 +6,17 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
 
 __all__ = ["CORE_FIELD_NAMES", "FieldValidationError", "PostField", "Text"]
 
@@ -49,10 +57,16 @@ _TYPES: tuple[type, ...] = (str, Text, int, float, bool, datetime)
 
 @dataclass(frozen=True)
 class PostField:
-    """A field that a plugin adds to every post.
+    """A field that a plugin adds to every post: one declaration gives it a column, validation,
+    an admin form input, a key in the JSON API and its schema, and ``post.<name>`` in templates.
 
-    ``type`` is one of ``str``, :class:`Text` (long text), ``int``, ``float``,
-    ``bool`` or ``datetime``; ``choices`` turns a ``str`` field into a choice of values.
+    ``type`` is one of ``str``, :class:`Text` (long text), ``int``, ``float``, ``bool`` or
+    ``datetime`` (stored in UTC); ``choices`` (values, or ``(value, label)`` pairs) turns a
+    ``str`` field into a choice of values. ``max_length`` applies to text, ``min``/``max`` to
+    numbers. ``show=False`` keeps the field off the post page (it stays editable).
+    ``template`` names a template the theme includes for this field on the post page instead
+    of its generic label/value row; ``head`` names one it includes in the page's ``<head>``.
+    Both see ``post``, ``field`` and ``value``, and are rendered only when the value is set.
     """
 
     name: str
@@ -66,6 +80,8 @@ class PostField:
     choices: Sequence[str] | Sequence[tuple[str, str]] | None = None
     help: str = ""
     show: bool = True
+    template: str | None = None
+    head: str | None = None
     plugin: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -79,10 +95,38 @@ class PostField:
             raise ValueError(
                 f"PostField {self.name!r}: type {self.type!r} is not supported; use {allowed}"
             )
-        if self.choices is not None and self.type is not str:
-            raise ValueError(f"PostField {self.name!r}: choices need type str")
+        if self.choices is not None:
+            if self.type is not str:
+                raise ValueError(f"PostField {self.name!r}: choices need type str")
+            # Stored as (value, label) pairs, so templates and the API read one shape.
+            pairs = tuple(_choice_pair(self.name, choice) for choice in self.choices)
+            if not pairs:
+                raise ValueError(f"PostField {self.name!r}: choices must not be empty")
+            object.__setattr__(self, "choices", pairs)
+        if self.max_length is not None and (
+            self.type not in (str, Text) or self.choices is not None or self.max_length < 1
+        ):
+            raise ValueError(
+                f"PostField {self.name!r}: max_length needs a text field and a number >= 1"
+            )
+        if (self.min is not None or self.max is not None) and self.type not in (int, float):
+            raise ValueError(f"PostField {self.name!r}: min and max need type int or float")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"PostField {self.name!r}: min is greater than max")
+        for kind in ("template", "head"):
+            name = getattr(self, kind)
+            if name is not None and (not isinstance(name, str) or not name.strip()):
+                raise ValueError(f"PostField {self.name!r}: {kind} must name a template")
         if not self.label:
             object.__setattr__(self, "label", self.name.replace("_", " ").capitalize())
+        if self.default is not None:
+            try:
+                TypeAdapter(self.annotation()).validate_python(self.default)
+            except ValidationError as error:
+                reason = error.errors(include_url=False)[0]["msg"]
+                raise ValueError(
+                    f"PostField {self.name!r}: default {self.default!r} is not valid: {reason}"
+                ) from None
 
     @property
     def widget(self) -> str:
@@ -109,13 +153,9 @@ class PostField:
     @property
     def choice_pairs(self) -> list[tuple[str, str]]:
         """Choices as ``(value, label)`` pairs."""
-        pairs: list[tuple[str, str]] = []
-        for choice in self.choices or ():
-            if isinstance(choice, tuple):
-                pairs.append((str(choice[0]), str(choice[1])))
-            else:
-                pairs.append((str(choice), str(choice)))
-        return pairs
+        # __post_init__ stored choices as pairs whatever the declaration gave.
+        pairs = cast("Sequence[tuple[str, str]]", self.choices or ())
+        return [(value, label) for value, label in pairs]
 
     def annotation(self) -> Any:
         """The pydantic annotation that validates this field's value."""
@@ -123,14 +163,43 @@ class PostField:
         if self.choices is not None:
             base = Literal[tuple(value for value, _ in self.choice_pairs)]
         elif self.type is Text or self.type is str:
-            base = Annotated[str, Field(max_length=self.max_length, pattern=NO_NUL)]
+            base = Annotated[
+                str,
+                Field(
+                    # A required text may not be empty: an empty input means "not filled in".
+                    min_length=1 if self.required else None,
+                    max_length=self.max_length,
+                    pattern=NO_NUL,
+                    # OpenAPI has no long-text type: a format hint tells clients to use a textarea.
+                    json_schema_extra={"format": "textarea"} if self.type is Text else None,
+                ),
+            ]
         elif self.type is bool:
             base = bool
-        elif self.type in (int, float):
-            base = Annotated[self.type, Field(ge=self.min, le=self.max)]
+        elif self.type is int:
+            # Bounded by what a BIGINT column holds: a bigger number is a 422, not a 500.
+            low = INT64_MIN if self.min is None else max(self.min, INT64_MIN)
+            high = INT64_MAX if self.max is None else min(self.max, INT64_MAX)
+            base = Annotated[int, Field(ge=low, le=high)]
+        elif self.type is float:
+            # JSON has no NaN or Infinity, and a database column should not hold them.
+            base = Annotated[float, Field(ge=self.min, le=self.max, allow_inf_nan=False)]
         else:
-            base = datetime
+            base = Annotated[datetime, AfterValidator(_as_utc)]
         return base if self.required else base | None
+
+    def schema_info(self) -> dict[str, Any]:
+        """What the JSON schema (and so OpenAPI) says about this field beside its type."""
+        extra: dict[str, Any] = {"x-cms-widget": self.widget}
+        if self.plugin:
+            extra["x-cms-plugin"] = self.plugin
+        if any(value != label for value, label in self.choice_pairs):
+            extra["x-enum-labels"] = dict(self.choice_pairs)
+        return {
+            "title": self.label,
+            "description": self.help or None,
+            "json_schema_extra": extra,
+        }
 
     def form_value(self, raw: str | None) -> Any:
         """Turn what an HTML form sent into the value to validate."""
@@ -153,8 +222,33 @@ class PostField:
         if self.type is bool:
             return bool(value)
         if isinstance(value, datetime):
-            return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+            moment = value.astimezone(UTC) if value.tzinfo else value
+            # Minutes are what a datetime-local input shows; seconds only when there are some,
+            # so saving the form unchanged keeps the value (the input then gets step="1").
+            return moment.strftime("%Y-%m-%dT%H:%M" if moment.second == 0 else "%Y-%m-%dT%H:%M:%S")
         return str(value)
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Store datetimes in UTC (a naive one counts as UTC); one that cannot be expressed in
+    UTC (year 1 or 9999 with an offset) is a validation error, not an OverflowError later."""
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("Use a date and time between the years 1 and 9999") from None
+
+
+def _choice_pair(name: str, choice: Any) -> tuple[str, str]:
+    if isinstance(choice, str):
+        return choice, choice
+    if isinstance(choice, tuple) and len(choice) == 2 and isinstance(choice[0], str):
+        return choice[0], str(choice[1])
+    raise ValueError(
+        f"PostField {name!r}: choice {choice!r} is neither a string nor a (value, label) pair"
+    )
 
 
 class FieldValidationError(Exception):
@@ -179,6 +273,18 @@ def _friendly_message(name: str, item: Any) -> str:
     context = item.get("ctx") or {}
     if kind == "missing" or (kind == "string_too_short" and context.get("min_length") == 1):
         return "This field is required."
+    if "input" in item and item["input"] is None:
+        return "This field is required."  # an empty input for a field that must have a value
+    if kind in ("int_parsing", "int_from_float", "int_type"):
+        return "Enter a whole number."
+    if kind in ("float_parsing", "float_type"):
+        return "Enter a number."
+    if kind == "finite_number":
+        return "Enter a finite number."
+    if kind.startswith(("datetime_", "date_from_datetime")):
+        return "Enter a date and time, like 2024-05-01T09:30 (UTC)."
+    if kind in ("bool_parsing", "bool_type"):
+        return "Enter true or false."
     if kind == "string_too_long":
         return f"Use at most {context.get('max_length')} characters."
     if kind == "string_pattern_mismatch":
@@ -205,11 +311,14 @@ NO_NUL = r"^[^\x00]*$"
 def build_post_model(fields: Iterable[PostField], *, partial: bool = False) -> type[BaseModel]:
     """Build the pydantic model that validates a post's values, core and plugin fields alike.
 
-    With ``partial`` every field is optional, for updates that change some fields only.
+    With ``partial`` every field is optional, for updates that change some fields only
+    (read the changed ones with ``model_dump(exclude_unset=True)``). A field that cannot be
+    empty (``title``, ``status``) stays non-nullable there: leaving it out keeps its value,
+    sending ``null`` is an error.
     """
 
     def optional(annotation: Any, info: Any) -> tuple[Any, Any]:
-        return (annotation | None, None) if partial else (annotation, info)
+        return (annotation, None) if partial else (annotation, info)
 
     definitions: dict[str, Any] = {
         "title": optional(
@@ -225,12 +334,14 @@ def build_post_model(fields: Iterable[PostField], *, partial: bool = False) -> t
     for post_field in fields:
         annotation = post_field.annotation()
         default = post_field.default
+        info = post_field.schema_info()
         if partial:
-            definitions[post_field.name] = (annotation | None, None)
+            # annotation() is nullable unless the field is required.
+            definitions[post_field.name] = (annotation, Field(None, **info))
         elif post_field.required and default is None:
-            definitions[post_field.name] = (annotation, ...)
+            definitions[post_field.name] = (annotation, Field(..., **info))
         else:
-            definitions[post_field.name] = (annotation, default)
+            definitions[post_field.name] = (annotation, Field(default, **info))
     model: type[BaseModel] = create_model(
         "PostInput" if not partial else "PostPatch",
         __config__=ConfigDict(extra="forbid", str_strip_whitespace=False),

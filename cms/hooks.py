@@ -18,11 +18,12 @@ from aiohttp import web
 
 from cms import hookspecs
 from cms.contracts import DependencyUnavailable
+from cms.settings import SettingsError
 
 __all__ = ["DEFAULT_PLUGINS", "LoadedPlugin", "PluginError", "PluginHost"]
 
 #: Modules inside cms that implement its own behaviour through the same hooks.
-DEFAULT_PLUGINS = ("cms.default_plugin",)
+DEFAULT_PLUGINS = ("cms.default_plugin", "cms.field_templates", "cms.api")
 ENTRY_POINT_GROUP = "cms"
 SITE_PLUGIN_PACKAGE = "cms_site_plugins"
 
@@ -191,13 +192,14 @@ async def _invoke(impl: Any, hook_name: str, kwargs: dict[str, Any]) -> Any:
     """Call one implementation with the arguments it asks for; await it if async.
 
     Errors become PluginError naming the plugin, except those that already mean
-    something to cms: HTTP answers, and a dependency being down (a 503).
+    something to cms: HTTP answers, a dependency being down (a 503), and bad settings
+    (``cms.plugin_settings`` names the ``[plugins.<name>]`` key itself).
     """
     try:
         result = impl.function(*[kwargs[arg] for arg in impl.argnames])
         if inspect.isawaitable(result):
             result = await result
-    except (PluginError, web.HTTPException, DependencyUnavailable):
+    except (PluginError, SettingsError, web.HTTPException, DependencyUnavailable):
         raise
     except Exception as error:
         raise PluginError(

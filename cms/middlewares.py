@@ -75,12 +75,11 @@ async def _handle(request: web.Request, exc: BaseException) -> web.StreamRespons
 async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Unsafe requests need a same-origin ``Origin`` (when sent) and the session's token.
 
-    Requests with a bearer token are API calls that carry no ambient credentials, so they
-    are exempt; their views check the token.
+    API calls that carry no ambient credentials are exempt: those with an
+    ``Authorization`` header (the API views then judge them by it alone, never by the
+    session) and those without a session cookie (nothing to forge; the views answer 401).
     """
-    if request.method not in UNSAFE_METHODS or request.headers.get("Authorization", "").startswith(
-        "Bearer "
-    ):
+    if request.method not in UNSAFE_METHODS or _api_call_without_cookie_auth(request):
         return await handler(request)
     if not _same_origin(request):
         raise web.HTTPForbidden(reason="Cross-site request refused")
@@ -95,6 +94,14 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if not await check_csrf(request, submitted):
         raise web.HTTPForbidden(reason="Form expired or was not sent from this site")
     return await handler(request)
+
+
+def _api_call_without_cookie_auth(request: web.Request) -> bool:
+    if not is_api_request(request):
+        return False
+    if "Authorization" in request.headers:
+        return True
+    return request.app[SITE_KEY].sessions.storage.cookie_name not in request.cookies
 
 
 def _same_origin(request: web.Request) -> bool:

@@ -7,9 +7,10 @@ key, the value and what is allowed, so ``cms serve`` can stop with it.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -19,7 +20,13 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-__all__ = ["Settings", "SettingsError", "describe_validation_error", "load_settings"]
+__all__ = [
+    "Settings",
+    "SettingsError",
+    "describe_validation_error",
+    "load_settings",
+    "plugin_settings",
+]
 
 DEFAULT_SETTINGS_FILE = "settings.toml"
 
@@ -225,3 +232,27 @@ def describe_validation_error(error: ValidationError, model: type[BaseModel] = S
     shown = "" if isinstance(value, dict) else f" = {value!r}"
     extra = "" if error.error_count() == 1 else f" (and {error.error_count() - 1} more)"
     return f"{key}{shown}: {message}{extra}"
+
+
+PluginModel = TypeVar("PluginModel", bound=BaseModel)
+_LEADING_KEY = re.compile(r"^\[([^\]]+)\](?: (?!=)(\S+))?")
+
+
+def plugin_settings(cms: Any, plugin: str, model: type[PluginModel]) -> PluginModel:
+    """A plugin's own settings: the ``[plugins.<plugin>]`` table validated by ``model``.
+
+    ``cms`` is the running site (or its :class:`Settings`). A table that breaks the model
+    raises :class:`SettingsError` with one line naming the key, e.g.
+    ``[plugins.seo] max_length = 9: Input should be greater than or equal to 50``.
+    """
+    settings: Settings = cms if isinstance(cms, Settings) else cms.settings
+    try:
+        return model.model_validate(settings.plugins.options_for(plugin))
+    except ValidationError as error:
+        detail = describe_validation_error(error, model)
+        # describe_validation_error names the first key part as a section: here it is a key.
+        match = _LEADING_KEY.match(detail)
+        if match:
+            key = match.group(1) + (f".{match.group(2)}" if match.group(2) else "")
+            detail = key + detail[match.end() :]
+        raise SettingsError(f"[plugins.{plugin}] {detail}") from None

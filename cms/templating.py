@@ -1,50 +1,189 @@
 """The Jinja2 environment: the template lookup chain and the helpers themes use.
 
 Lookup order (first match wins): the site's ``templates/`` folder, the theme, its
-parents, plugin templates, then the default theme. ``default:NAME`` always reaches the
-default theme's template, so an override can extend the one it replaces.
+parents, plugin templates, then the bundled default theme. ``default:NAME`` always reaches
+the bundled default theme's template, and ``<theme>:NAME`` the template of that theme of the
+chain, so an override can extend the one it replaces.
+
+Plugin templates live in the plugin package's ``templates/<package name>/`` folder and are
+found as ``<package name>/...``, below the theme, so a theme can override them.
+
+Every file loader here is path-safe: a template name with ``..``, an absolute path, a
+backslash or a NUL never matches, and a link that leads outside its folder is not read.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from cms.hooks import PluginHost
 from cms.site import Site
-from cms.theming import DEFAULT_THEME, load_theme
+from cms.theming import DEFAULT_THEME, Theme, bundled_themes_dir
 
-__all__ = ["build_loader", "setup_templates"]
+__all__ = [
+    "ENVIRONMENT_OPTIONS",
+    "THEME_FILTERS",
+    "ThemeFileLoader",
+    "build_loader",
+    "plugin_template_dirs",
+    "setup_templates",
+    "template_name_parts",
+    "theme_loader",
+]
+
+#: Options of every cms Jinja2 environment (the site's and ``cms themes check``'s).
+ENVIRONMENT_OPTIONS: dict[str, Any] = {
+    "autoescape": True,
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+}
+
+
+def _format_date(value: Any, fmt: str = "%-d %B %Y") -> str:
+    return value.strftime(fmt) if value is not None else ""
+
+
+#: Filters cms gives every theme.
+THEME_FILTERS: dict[str, Callable[..., Any]] = {"date": _format_date}
+
+
+def template_name_parts(name: str) -> list[str] | None:
+    """The path segments of a template name, or None when it could leave its folder."""
+    if not name or "\\" in name or "\0" in name or name.startswith("/"):
+        return None
+    parts = name.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return None
+    return parts
+
+
+class ThemeFileLoader(jinja2.BaseLoader):
+    """Templates from folders, first folder first, never from outside them.
+
+    Unlike ``jinja2.FileSystemLoader`` it also refuses links that lead out of a folder,
+    so a theme cannot make cms read, say, ``/etc/passwd``.
+    """
+
+    def __init__(self, folders: Iterable[Path]) -> None:
+        self.folders = [Path(folder) for folder in folders]
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        parts = template_name_parts(template)
+        if parts is not None:
+            for folder in self.folders:
+                found = _inside(folder, parts)
+                if found is None:
+                    continue
+                try:
+                    mtime = found.stat().st_mtime_ns
+                    source = found.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError):
+                    continue
+                return source, str(found), _unchanged_since(found, mtime)
+        raise jinja2.TemplateNotFound(template)
+
+    def list_templates(self) -> list[str]:
+        names: set[str] = set()
+        for folder in self.folders:
+            names.update(_template_names(folder))
+        return sorted(names)
+
+
+def _inside(folder: Path, parts: Sequence[str]) -> Path | None:
+    """``folder/parts`` when it is a file that really lies inside ``folder``."""
+    try:
+        root = folder.resolve(strict=True)
+        found = root.joinpath(*parts).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if not found.is_relative_to(root) or not found.is_file():
+        return None
+    return found
+
+
+def _unchanged_since(path: Path, mtime: int) -> Callable[[], bool]:
+    def uptodate() -> bool:
+        try:
+            return path.stat().st_mtime_ns == mtime
+        except OSError:
+            return False
+
+    return uptodate
+
+
+def _template_names(folder: Path) -> list[str]:
+    if not folder.is_dir():
+        return []
+    root = folder.resolve()
+    names: list[str] = []
+    for base, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if Path(base, d).resolve().is_relative_to(root)]
+        for file in files:
+            path = Path(base, file)
+            if path.resolve().is_relative_to(root):
+                names.append(path.relative_to(root).as_posix())
+    return names
+
+
+def plugin_template_dirs(plugins: PluginHost) -> dict[str, list[Path]]:
+    """Plugin template folders by the name they are found under (the package's name)."""
+    folders: dict[str, list[Path]] = {}
+    for plugin in plugins.plugins.values():
+        if plugin.templates_dir is None:
+            continue
+        namespace = plugin.templates_dir.parent.name
+        folders.setdefault(namespace, []).append(plugin.templates_dir / namespace)
+    return folders
+
+
+def theme_loader(
+    theme: Theme,
+    *,
+    site_templates: Path | None = None,
+    plugin_templates: Mapping[str, Sequence[Path]] | None = None,
+) -> jinja2.BaseLoader:
+    """The lookup chain for ``theme`` (see the module's docstring)."""
+    default_dir = bundled_themes_dir() / DEFAULT_THEME / "templates"
+    theme_dirs = theme.template_dirs
+    chain: list[jinja2.BaseLoader] = []
+    if site_templates is not None:
+        # Even when the folder does not exist yet: live reload sees it once it does.
+        chain.append(ThemeFileLoader([site_templates]))
+    chain.append(ThemeFileLoader(theme_dirs))
+    if plugin_templates:
+        # "<package>/name.html" is looked up only in that package's own folder.
+        chain.append(
+            jinja2.PrefixLoader(
+                {name: ThemeFileLoader(dirs) for name, dirs in plugin_templates.items()},
+                delimiter="/",
+            )
+        )
+    if default_dir not in theme_dirs:
+        chain.append(ThemeFileLoader([default_dir]))
+    # "<theme>:name.html" reaches that theme's own template, so a child can extend the very
+    # template it overrides; "default:" is always the bundled default theme.
+    prefixes: dict[str, jinja2.BaseLoader] = {
+        member.name: ThemeFileLoader([member.path / "templates"]) for member in theme.chain
+    }
+    prefixes[DEFAULT_THEME] = ThemeFileLoader([default_dir])
+    return jinja2.ChoiceLoader([jinja2.PrefixLoader(prefixes, delimiter=":"), *chain])
 
 
 def build_loader(site: Site) -> jinja2.BaseLoader:
-    """The loader chain for ``site``'s theme."""
-    theme = site.theme
-    default_dirs = [str(t.path / "templates") for t in theme.chain if t.name == DEFAULT_THEME] or [
-        str(path) for path in load_theme(DEFAULT_THEME).template_dirs
-    ]
-    chain: list[jinja2.BaseLoader] = []
-    site_templates = site.settings.base_dir / "templates"
-    if site_templates.is_dir():
-        chain.append(jinja2.FileSystemLoader(str(site_templates)))
-    chain.append(
-        jinja2.FileSystemLoader(
-            [str(path) for path in theme.template_dirs if str(path) not in default_dirs]
-        )
-    )
-    plugin_dirs = [
-        str(plugin.templates_dir)
-        for plugin in site.plugins.plugins.values()
-        if plugin.templates_dir is not None
-    ]
-    if plugin_dirs:
-        chain.append(jinja2.FileSystemLoader(plugin_dirs))
-    default_loader = jinja2.FileSystemLoader(default_dirs)
-    chain.append(default_loader)
-    return jinja2.ChoiceLoader(
-        [jinja2.PrefixLoader({DEFAULT_THEME: default_loader}, delimiter=":"), *chain]
+    """The loader chain for ``site``'s theme, site overrides and plugins."""
+    return theme_loader(
+        site.theme,
+        site_templates=site.settings.base_dir / "templates",
+        plugin_templates=plugin_template_dirs(site.plugins),
     )
 
 
@@ -53,18 +192,13 @@ def setup_templates(
 ) -> jinja2.Environment:
     """Create the environment, give it the theme helpers, and let plugins adjust it."""
     env = aiohttp_jinja2.setup(
-        app,
-        loader=build_loader(site),
-        autoescape=True,
-        auto_reload=auto_reload,
-        trim_blocks=True,
-        lstrip_blocks=True,
+        app, loader=build_loader(site), auto_reload=auto_reload, **ENVIRONMENT_OPTIONS
     )
     theme = site.theme
-    static_names = theme.static_names
 
     def static(path: str) -> str:
-        hashed = static_names.get(path.lstrip("/"))
+        # Read the index at call time: live reload swaps it when files change.
+        hashed = theme.static_names.get(path.lstrip("/"))
         if hashed is None:
             raise jinja2.TemplateRuntimeError(
                 f"static file {path!r} is not in theme {theme.name!r} or its parents"
@@ -80,9 +214,5 @@ def setup_templates(
         site=site.settings.site,
         theme=theme.settings,
     )
-    env.filters["date"] = _format_date
+    env.filters.update(THEME_FILTERS)
     return env
-
-
-def _format_date(value: Any, fmt: str = "%-d %B %Y") -> str:
-    return value.strftime(fmt) if value is not None else ""

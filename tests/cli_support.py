@@ -94,6 +94,8 @@ class Server:
     port: int
     env: dict[str, str]
     log: Path
+    #: The command that runs cms (another environment's ``python -m cms``, say).
+    command: tuple[str, ...] = (str(CMS),)
     process: asyncio.subprocess.Process | None = field(default=None, init=False)
 
     @property
@@ -108,7 +110,7 @@ class Server:
         log_file = _open_log(self.log)
         try:
             self.process = await asyncio.create_subprocess_exec(
-                str(CMS),
+                *self.command,
                 "serve",
                 "--settings",
                 str(self.settings),

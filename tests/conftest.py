@@ -167,3 +167,25 @@ async def admin_client(client: TestClient[Any, Any]) -> AsyncIterator[TestClient
     """A client signed in as the administrator of a fresh site."""
     await setup_admin(client)
     yield client
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop early, saying why, when a third-party plugin is installed in this environment.
+
+    An installed plugin joins every site through its entry point, and this suite counts
+    plugins and fields exactly. Plugin packages (examples/cms-seo, the scaffold's) are
+    tested in throwaway environments instead: see tests/plugin_packages.py.
+    """
+    from importlib.metadata import entry_points
+
+    foreign = sorted(
+        f"{entry_point.name} (from {entry_point.dist.name if entry_point.dist else '?'})"
+        for entry_point in entry_points(group="cms")
+        if entry_point.dist is None or entry_point.dist.name != "cms"
+    )
+    if foreign:
+        raise pytest.UsageError(
+            "third-party cms plugins are installed in this environment: "
+            + ", ".join(foreign)
+            + "; the suite needs an environment without them (pip uninstall them)"
+        )

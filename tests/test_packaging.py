@@ -103,6 +103,9 @@ def test_builtin_plugins_and_default_theme_are_inside_cms(wheel: zipfile.ZipFile
         "cms/themes/default/theme.toml",
         "cms/themes/default/templates/base.html",
         "cms/themes/default/static/style.css",
+        "cms/themes/journal/theme.toml",
+        "cms/themes/journal/templates/partials/cover.html",
+        "cms/themes/journal/static/journal.css",
     ):
         assert required in names, required
 

@@ -73,13 +73,15 @@ async def render_page(
     env = aiohttp_jinja2.get_env(request.app)
     names = [templates] if isinstance(templates, str) else list(templates)
     template = env.select_template(names)
+    # An error page (the 503 among them) must render while the session store or the
+    # database is down: it goes out as for a visitor, without what could not be loaded.
+    error_page = context is not None and "status" in context
     try:
         user = await current_user(request)
         token = await csrf_token(request, create=forms or user is not None)
     except DependencyUnavailable:
-        if context is None or "status" not in context:
+        if not error_page:
             raise
-        # An error page while the session store is down: render it for a visitor.
         user, token = None, ""
     values: dict[str, Any] = {
         "request": request,
@@ -88,9 +90,19 @@ async def render_page(
         **(context or {}),
     }
     if site.plugins.implements("extra_template_vars"):
-        for extra in await site.plugins.call(
-            "extra_template_vars", template=template.name, context=values, request=request, cms=site
-        ):
+        try:
+            extras = await site.plugins.call(
+                "extra_template_vars",
+                template=template.name,
+                context=values,
+                request=request,
+                cms=site,
+            )
+        except DependencyUnavailable:
+            if not error_page:
+                raise
+            extras = []
+        for extra in extras:
             values.update(extra)
     return web.Response(
         text=template.render(values), status=status, content_type="text/html", charset="utf-8"

@@ -34,8 +34,10 @@ class IndexView(BaseView):
                     after=encode_cursor(last.published_at, last.id)
                 )
             )
+        # Like Ghost's home.hbs: a theme may give the first page a template of its own.
+        templates = ["home.html", "index.html"] if after is None else ["index.html"]
         return await self.render(
-            "index.html",
+            templates,
             {"posts": posts, "next_url": next_url, "is_first_page": after is None},
         )
 

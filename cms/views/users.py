@@ -99,9 +99,7 @@ class UserEditView(BaseView):
             raise web.HTTPNotFound(reason="There is no such user")
         return user
 
-    async def show(
-        self, target: User, errors: dict[str, str], status: int = 200
-    ) -> web.Response:
+    async def show(self, target: User, errors: dict[str, str], status: int = 200) -> web.Response:
         me = await self.user()
         return await self.render(
             "admin/user_form.html",

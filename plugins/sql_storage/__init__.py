@@ -14,6 +14,12 @@ from .storage import SqlStorage
 __all__ = ["PostgresOptions", "SqlStorage", "SqliteOptions"]
 
 
+_AUTO_MIGRATE = (
+    "cms serve makes additive schema changes (new tables, columns, indexes) at start-up; "
+    "false: it refuses to start until cms migrate has run"
+)
+
+
 class SqliteOptions(BaseModel):
     """``[storage] options`` for ``backend = "sqlite"``."""
 
@@ -21,6 +27,7 @@ class SqliteOptions(BaseModel):
 
     path: str = Field("cms.db", min_length=1, description="Database file, relative to settings")
     busy_timeout_ms: int = Field(5000, ge=0, le=600_000)
+    auto_migrate: bool = Field(True, description=_AUTO_MIGRATE)
 
 
 class PostgresOptions(BaseModel):
@@ -33,6 +40,8 @@ class PostgresOptions(BaseModel):
     max_overflow: int = Field(5, ge=0, le=100)
     statement_timeout_ms: int = Field(15_000, ge=0)
     connect_timeout_s: float = Field(5.0, gt=0)
+    pool_timeout_s: float = Field(10.0, gt=0, description="Wait for a free pooled connection")
+    auto_migrate: bool = Field(True, description=_AUTO_MIGRATE)
 
     @field_validator("url")
     @classmethod
@@ -47,6 +56,7 @@ def _sqlite(options: SqliteOptions, site: Any) -> SqlStorage:
         site.settings.resolve_path(options.path),
         fields=site.fields,
         busy_timeout_ms=options.busy_timeout_ms,
+        auto_migrate=options.auto_migrate,
     )
 
 
@@ -58,6 +68,8 @@ def _postgres(options: PostgresOptions, site: Any) -> SqlStorage:
         max_overflow=options.max_overflow,
         statement_timeout_ms=options.statement_timeout_ms,
         connect_timeout_s=options.connect_timeout_s,
+        pool_timeout_s=options.pool_timeout_s,
+        auto_migrate=options.auto_migrate,
     )
 
 

@@ -35,6 +35,7 @@ class Schema:
     posts: Table
     field_columns: tuple[str, ...]
     attempts: Table
+    tokens: Table
 
 
 def _column_type(field: PostField) -> TypeEngine[Any]:
@@ -97,4 +98,26 @@ def build_schema(fields: Iterable[PostField]) -> Schema:
         Column("at", Double, nullable=False),
         Index("ix_cms_attempts_key_at", "key", "at"),
     )
-    return Schema(metadata, users, posts, tuple(field.name for field in field_list), attempts)
+    tokens = Table(
+        "cms_tokens",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("user_id", Integer, ForeignKey("cms_users.id", ondelete="CASCADE"), nullable=False),
+        # Hex SHA-256 of the secret: looked up by equality, so it needs no salt (see cms.tokens).
+        Column("token_hash", String(64), nullable=False, unique=True),
+        Column("prefix", String(16), nullable=False),
+        Column("label", String(100), nullable=False, default=""),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("expires_at", DateTime(timezone=True)),
+        Column("last_used_at", DateTime(timezone=True)),
+        Column("revoked_at", DateTime(timezone=True)),
+        Index("ix_cms_tokens_user", "user_id", "id"),
+    )
+    return Schema(
+        metadata,
+        users,
+        posts,
+        tuple(field.name for field in field_list),
+        attempts,
+        tokens=tokens,
+    )

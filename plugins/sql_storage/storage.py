@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -11,25 +13,32 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Select, event, func, inspect, select, text, tuple_
+from sqlalchemy import Select, event, func, select, text, tuple_
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from cms import PostField
 from cms.contracts import (
     Cursor,
     DependencyUnavailable,
+    MigrationReport,
     Post,
     PostNotFound,
     Role,
+    SchemaOutOfDate,
     Status,
     User,
     UsernameTaken,
     VersionConflict,
 )
 
+from .bulk import BulkTransfer
+from .migrations import MigrationPlan, apply_plan, plan_migration
 from .schema import Schema, build_schema
+from .tokens import TokenQueries
 
 __all__ = ["SqlStorage"]
 
@@ -41,6 +50,15 @@ _ATTEMPT_HORIZON = 24 * 3600
 _SLUG_LENGTH = 200
 # pg_advisory_xact_lock(space, key) namespace for slug allocation (migrate uses 73110001).
 _SLUG_LOCK_SPACE = 73110002
+_MIGRATE_LOCK = 73110001
+# A migration waits this long for another process's migration (or a long write) to finish.
+_MIGRATION_BUSY_TIMEOUT_MS = 600_000
+# SQLSTATEs of a PostgreSQL that is unreachable, restarting, overloaded or too slow: all
+# answered as "try again" (503). Class 08: connection exceptions; 53: insufficient
+# resources; 57P01-57P03: shut down or starting up; 57014: statement timeout; 40001/40P01:
+# serialization failure or deadlock; 55P03: lock not available.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "53")
+_TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "57014", "40001", "40P01", "55P03"})
 _CORE_WRITABLE = ("title", "body", "html", "status", "image")
 
 
@@ -54,7 +72,7 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class SqlStorage:
+class SqlStorage(TokenQueries, BulkTransfer):
     """Posts and users in SQL. Build with :meth:`sqlite` or :meth:`postgres`."""
 
     def __init__(
@@ -66,9 +84,14 @@ class SqlStorage:
         engine_options: Mapping[str, Any],
         write_engine_options: Mapping[str, Any] | None = None,
         sqlite_busy_timeout_ms: int | None = None,
+        sqlite_path: Path | None = None,
+        auto_migrate: bool = True,
     ) -> None:
         self.name = name
         self.url = url
+        self.sqlite_path = sqlite_path
+        #: ``cms serve`` makes additive schema changes itself (else it asks for cms migrate).
+        self.auto_migrate = auto_migrate
         self.schema: Schema = build_schema(fields)
         self._engine_options = dict(engine_options)
         self._write_engine_options = dict(write_engine_options or {})
@@ -87,7 +110,12 @@ class SqlStorage:
 
     @classmethod
     def sqlite(
-        cls, path: Path, *, fields: Iterable[PostField], busy_timeout_ms: int = 5000
+        cls,
+        path: Path,
+        *,
+        fields: Iterable[PostField],
+        busy_timeout_ms: int = 5000,
+        auto_migrate: bool = True,
     ) -> SqlStorage:
         """SQLite in WAL mode; writes take the lock up front (``BEGIN IMMEDIATE``)."""
         return cls(
@@ -98,6 +126,8 @@ class SqlStorage:
             # One writer connection per process: writers queue here instead of in SQLite.
             write_engine_options={"pool_size": 1, "max_overflow": 0, "pool_timeout": 60},
             sqlite_busy_timeout_ms=busy_timeout_ms,
+            sqlite_path=Path(path),
+            auto_migrate=auto_migrate,
         )
 
     @classmethod
@@ -110,8 +140,15 @@ class SqlStorage:
         max_overflow: int = 5,
         statement_timeout_ms: int = 15_000,
         connect_timeout_s: float = 5.0,
+        pool_timeout_s: float = 10.0,
+        auto_migrate: bool = True,
     ) -> SqlStorage:
-        """PostgreSQL through asyncpg, with pre-ping and a statement timeout."""
+        """PostgreSQL through asyncpg, with pre-ping and a statement timeout.
+
+        Pre-ping tests each pooled connection before use, so connections that died with a
+        server restart are replaced instead of failing a request; ``pool_timeout_s`` bounds
+        how long a request waits for a free connection when the pool is exhausted.
+        """
         driver_url = url.split("://", 1)[1]
         return cls(
             "postgres",
@@ -122,11 +159,13 @@ class SqlStorage:
                 "max_overflow": max_overflow,
                 "pool_pre_ping": True,
                 "pool_recycle": 1800,
+                "pool_timeout": pool_timeout_s,
                 "connect_args": {
                     "timeout": connect_timeout_s,
                     "server_settings": {"statement_timeout": str(statement_timeout_ms)},
                 },
             },
+            auto_migrate=auto_migrate,
         )
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -153,8 +192,12 @@ class SqlStorage:
         else:
             self._read = self._write = create_async_engine(self.url, **self._engine_options)
 
-    def _prepare_sqlite(self, engine: AsyncEngine, begin: str) -> None:
-        busy_timeout = 5000 if self._busy_timeout_ms is None else self._busy_timeout_ms
+    def _prepare_sqlite(
+        self, engine: AsyncEngine, begin: str, *, busy_timeout_ms: int | None = None
+    ) -> None:
+        busy_timeout = busy_timeout_ms or (
+            5000 if self._busy_timeout_ms is None else self._busy_timeout_ms
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -191,15 +234,18 @@ class SqlStorage:
 
     @asynccontextmanager
     async def _translate_errors(self) -> AsyncIterator[None]:
-        """A database that cannot be reached is a DependencyUnavailable (503), not a 500."""
+        """A database that cannot be reached is a DependencyUnavailable (503), not a 500.
+
+        Wraps connection checkout too, so a failed pre-ping or connect counts the same.
+        """
         try:
             yield
         except IntegrityError:
             raise
-        except (OperationalError, InterfaceError, OSError, TimeoutError) as error:
+        except (OperationalError, InterfaceError, PoolTimeoutError, OSError, TimeoutError) as error:
             raise DependencyUnavailable("database", _short(error)) from error
         except DBAPIError as error:
-            if error.connection_invalidated:
+            if error.connection_invalidated or _is_transient(error):
                 raise DependencyUnavailable("database", _short(error)) from error
             raise
 
@@ -207,41 +253,105 @@ class SqlStorage:
         async with self._reading() as conn:
             await conn.execute(text("SELECT 1"))
 
-    async def migrate(self) -> list[str]:
-        async with self._writing() as conn:
-            if not self.is_sqlite:
-                # Several workers starting at once: one migrates, the others wait and see no change.
-                await conn.execute(text("SELECT pg_advisory_xact_lock(73110001)"))
-            changes: list[str] = await conn.run_sync(self._migrate_sync)
-        return changes
+    # -- schema ----------------------------------------------------------------------------
 
-    def _migrate_sync(self, conn: Connection) -> list[str]:
-        inspector = inspect(conn)
-        existing = set(inspector.get_table_names())
-        changes: list[str] = []
-        for table in self.schema.metadata.sorted_tables:
-            if table.name not in existing:
-                table.create(conn)
-                changes.append(f"created table {table.name}")
-                continue
-            present = {column["name"] for column in inspector.get_columns(table.name)}
-            preparer = conn.dialect.identifier_preparer
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                conn.exec_driver_sql(
-                    f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN "
-                    f"{preparer.format_column(column)} {column.type.compile(conn.dialect)}"
-                )
-                changes.append(f"added column {table.name}.{column.name}")
-            declared = {column.name for column in table.columns}
-            for leftover in sorted(present - declared):
-                log.info(
-                    "column %s.%s is not declared by any installed plugin; kept with its data",
-                    table.name,
-                    leftover,
-                )
-        return changes
+    async def migrate(self) -> list[str]:
+        """Apply what :meth:`migrate_schema` applies; return the changes made."""
+        return (await self.migrate_schema()).applied
+
+    async def migrate_schema(
+        self, *, dry_run: bool = False, startup: bool = False
+    ) -> MigrationReport:
+        """Bring the schema up to date (see ``migrations``): versioned revisions, then
+        additive changes; differences that are not additive are reported, never applied.
+
+        One process at a time: PostgreSQL takes an advisory lock, SQLite the write lock
+        (``BEGIN IMMEDIATE``). The others wait, then find nothing left to do. SQLite is
+        backed up (``VACUUM INTO``) before anything in an existing database changes.
+
+        ``startup`` is ``cms serve``'s policy: with ``auto_migrate`` it makes additive
+        changes; it raises :class:`SchemaOutOfDate` for pending revisions, for changes that
+        need one, and (without ``auto_migrate``) for any change.
+        """
+        async with self._migrating() as conn:
+            plan: MigrationPlan = await conn.run_sync(plan_migration, self.schema.metadata)
+            report = MigrationReport(kept=plan.kept, blocking=plan.blocking)
+            if dry_run:
+                report.applied = plan.changes
+                return report
+            if startup:
+                self._check_startup_policy(plan)
+            if not plan.changes and not plan.needs_baseline:
+                return report
+            if plan.changes and self.is_sqlite and plan.has_tables:
+                report.backup = str(await asyncio.to_thread(self._backup_sqlite))
+            report.applied = await conn.run_sync(apply_plan, self.schema.metadata, plan)
+        return report
+
+    def _check_startup_policy(self, plan: MigrationPlan) -> None:
+        if plan.blocking:
+            raise SchemaOutOfDate(
+                "the declared schema needs changes cms does not make by itself: "
+                + "; ".join(plan.blocking),
+                plan.blocking,
+            )
+        if plan.revisions:
+            raise SchemaOutOfDate(
+                f"the database needs {len(plan.revisions)} core schema upgrade(s) "
+                f"({plan.revisions[0]}{', ...' if len(plan.revisions) > 1 else ''}), "
+                "which cms serve does not apply by itself",
+                plan.revisions,
+            )
+        if plan.changes and not self.auto_migrate:
+            shown = ", ".join(plan.changes[:3]) + (", ..." if len(plan.changes) > 3 else "")
+            raise SchemaOutOfDate(
+                f"the database needs {len(plan.changes)} schema change(s) ({shown}) and "
+                "[storage] options auto_migrate is false",
+                plan.changes,
+            )
+
+    @asynccontextmanager
+    async def _migrating(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that holds the migration lock, waiting long for it if need be."""
+        if not self.is_sqlite:
+            async with self._writing() as conn:
+                # Several workers starting at once: one migrates, the others wait and see
+                # no change. DDL on a big table may take long: no statement timeout here.
+                await conn.execute(text("SET LOCAL statement_timeout = 0"))
+                await conn.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATE_LOCK})"))
+                yield conn
+            return
+        # Its own connection with a long busy timeout: a worker waiting while another one
+        # backs up and migrates a big database must not give up after a few seconds.
+        engine = create_async_engine(
+            self.url,
+            poolclass=NullPool,
+            connect_args={"timeout": _MIGRATION_BUSY_TIMEOUT_MS / 1000},
+        )
+        self._prepare_sqlite(engine, "BEGIN IMMEDIATE", busy_timeout_ms=_MIGRATION_BUSY_TIMEOUT_MS)
+        try:
+            async with self._translate_errors(), engine.begin() as conn:
+                yield conn
+        finally:
+            await engine.dispose()
+
+    def _backup_sqlite(self) -> Path:
+        """Copy the database to ``<db>.backup-<UTC time>`` (``VACUUM INTO``, a consistent
+        copy even while we hold the write lock: WAL readers see the last commit)."""
+        assert self.sqlite_path is not None
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        target = self.sqlite_path.with_name(f"{self.sqlite_path.name}.backup-{stamp}")
+        number = 1
+        while target.exists():
+            number += 1
+            target = self.sqlite_path.with_name(f"{self.sqlite_path.name}.backup-{stamp}-{number}")
+        source = sqlite3.connect(self.sqlite_path, timeout=_MIGRATION_BUSY_TIMEOUT_MS / 1000)
+        try:
+            source.execute("VACUUM INTO ?", (str(target),))
+        finally:
+            source.close()
+        log.info("backed up %s to %s before migrating", self.sqlite_path, target)
+        return target
 
     # -- posts -----------------------------------------------------------------------------
 
@@ -623,6 +733,16 @@ class SqlStorage:
         attempts = self.schema.attempts
         async with self._writing() as conn:
             await conn.execute(attempts.delete().where(attempts.c.key == key))
+
+
+def _is_transient(error: DBAPIError) -> bool:
+    """Whether PostgreSQL said it cannot serve right now (see _TRANSIENT_SQLSTATES)."""
+    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(
+        error.orig.__cause__ if error.orig is not None else None, "sqlstate", None
+    )
+    if not isinstance(sqlstate, str):
+        return False
+    return sqlstate in _TRANSIENT_SQLSTATES or sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
 
 
 def _short(error: BaseException) -> str:

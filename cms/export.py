@@ -1,0 +1,588 @@
+"""The export format: a whole site in one ``.tar.gz`` (format ``cms-export``, version 1).
+
+The archive holds ``manifest.json`` first, then one JSON Lines file per record kind
+(``users.jsonl``, ``posts.jsonl``, ``tokens.jsonl``, ``media.jsonl``, ``settings.jsonl``)
+and the media files under ``media/``. The manifest names the format and its version, counts
+the records of each kind and gives the SHA-256 of every other member. docs/storage.md is
+the specification.
+
+Writing reads one consistent snapshot through ``Storage.exporting``; reading checks the
+archive, the manifest, the checksums and every record (plugin fields included) before
+anything is written through ``Storage.importing``, in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import tarfile
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import IO, Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    create_model,
+)
+
+from cms import __version__
+from cms.contracts import RECORD_KINDS, RecordReader, Role, SiteNotEmpty
+from cms.fields import PostField
+from cms.site import Site
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "ExportError",
+    "ExportSummary",
+    "Progress",
+    "export_site",
+    "import_site",
+    "load_archive",
+    "read_archive",
+]
+
+FORMAT = "cms-export"
+VERSION = 1
+MANIFEST = "manifest.json"
+MEDIA_DIR = "media"
+FILES = {kind: f"{kind}.jsonl" for kind in RECORD_KINDS}
+BATCH_SIZE = 500
+#: At most this many record errors are listed; the rest are counted.
+MAX_ERRORS = 20
+_MAX_ID = 2**31 - 1
+_NO_NUL = r"^[^\x00]*$"
+_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+#: ``progress(label, total)`` gives a function that advances a progress bar by n.
+Progress = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
+
+
+class ExportError(Exception):
+    """The file is not an export this cms can read; the message says why, for people."""
+
+
+@contextmanager
+def _no_progress(_label: str, _total: int) -> Iterator[Callable[[int], None]]:
+    yield lambda _n: None
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+Id = Annotated[int, Field(ge=1, le=_MAX_ID)]
+Moment = Annotated[AwareDatetime, AfterValidator(_utc)]
+
+
+def _text(max_length: int | None = None, min_length: int = 0) -> Any:
+    return Annotated[str, Field(min_length=min_length, max_length=max_length, pattern=_NO_NUL)]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UserRecord(_Record):
+    """A line of ``users.jsonl``: the user with its Argon2 password hash and role."""
+
+    id: Id
+    username: _text(150, 1)  # type: ignore[valid-type]
+    role: Role
+    password_hash: _text(255, 1)  # type: ignore[valid-type]
+    is_active: bool
+    session_generation: Annotated[int, Field(ge=0, le=_MAX_ID)]
+    created_at: Moment
+
+
+class TokenRecord(_Record):
+    """A line of ``tokens.jsonl``: an API token by the SHA-256 digest of its secret (the
+    secret itself is never stored, so exporting the digest gives no usable token)."""
+
+    id: Id
+    user_id: Id
+    token_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    prefix: _text(16)  # type: ignore[valid-type]
+    label: _text(100)  # type: ignore[valid-type]
+    created_at: Moment
+    expires_at: Moment | None = None
+    last_used_at: Moment | None = None
+    revoked_at: Moment | None = None
+
+
+class MediaRecord(_Record):
+    """A line of ``media.jsonl`` (reserved: this cms has no media library yet). ``path`` is
+    the file's path under ``media/`` in the archive; its checksum is in the manifest."""
+
+    id: Id
+    path: _text(500, 1)  # type: ignore[valid-type]
+    content_type: _text(100, 1)  # type: ignore[valid-type]
+    size: Annotated[int, Field(ge=0)]
+    created_at: Moment
+    meta: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class SettingRecord(_Record):
+    """A line of ``settings.jsonl`` (reserved: no site setting lives in the database yet)."""
+
+    key: _text(200, 1)  # type: ignore[valid-type]
+    value: JsonValue
+
+
+_CORE_POST_FIELDS: dict[str, Any] = {
+    "id": (Id, ...),
+    "slug": (_text(200, 1), ...),
+    "title": (_text(300, 1), ...),
+    "body": (_text(), ...),
+    "html": (str, ...),
+    "status": (Literal["draft", "published"], ...),
+    "published_at": (Moment | None, None),
+    "created_at": (Moment, ...),
+    "updated_at": (Moment, ...),
+    "author_id": (Id | None, None),
+    "editor_id": (Id | None, None),
+    "version": (Annotated[int, Field(ge=1, le=_MAX_ID)], ...),
+    "image": (_text(500) | None, None),
+}
+
+
+def post_record_model(fields: list[PostField]) -> type[BaseModel]:
+    """The model of a line of ``posts.jsonl``: core columns plus these plugin fields.
+
+    Plugin fields are validated by their own rules but may be null even when required:
+    posts written before the plugin was installed have no value.
+    """
+    extra: dict[str, Any] = {}
+    for post_field in fields:
+        extra[post_field.name] = (post_field.annotation() | None, None)
+    model: type[BaseModel] = create_model(
+        "PostRecord", __base__=_Record, **_CORE_POST_FIELDS, **extra
+    )
+    return model
+
+
+def _record_models(site: Site) -> dict[str, type[BaseModel]]:
+    return {
+        "users": UserRecord,
+        "posts": post_record_model(site.fields),
+        "tokens": TokenRecord,
+        "media": MediaRecord,
+        "settings": SettingRecord,
+    }
+
+
+def _field_type(post_field: PostField) -> str:
+    return "text" if post_field.type.__name__ == "Text" else post_field.type.__name__
+
+
+@dataclass
+class ExportSummary:
+    """What an export or import moved."""
+
+    path: Path
+    counts: dict[str, int]
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+class _JsonLinesWriter:
+    """Writes validated records as JSON Lines and hashes the bytes as they go."""
+
+    def __init__(self, path: Path, model: type[BaseModel]) -> None:
+        self.path = path
+        self.model = model
+        self.digest = hashlib.sha256()
+        self.count = 0
+        self._file: IO[bytes] = path.open("wb")
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        lines = []
+        for row in rows:
+            try:
+                record = self.model.model_validate(row)
+            except ValidationError as error:
+                raise ExportError(
+                    f"{self.path.name}: stored record id {row.get('id')} is not valid: "
+                    f"{_first_error(error)}"
+                ) from None
+            lines.append(record.model_dump_json().encode("utf-8") + b"\n")
+        data = b"".join(lines)
+        self._file.write(data)
+        self.digest.update(data)
+        self.count += len(rows)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+async def export_site(
+    site: Site, target: Path, *, progress: Progress = _no_progress
+) -> ExportSummary:
+    """Write the whole site to ``target`` (a .tar.gz); it appears only when complete."""
+    models = _record_models(site)
+    target = await asyncio.to_thread(target.resolve)
+    with tempfile.TemporaryDirectory(prefix=".cms-export-", dir=target.parent) as tmp:
+        folder = Path(tmp)
+        writers = {kind: _JsonLinesWriter(folder / FILES[kind], models[kind]) for kind in FILES}
+        try:
+            async with site.storage.exporting() as reader:
+                await _copy_records(reader, writers, progress)
+        finally:
+            for writer in writers.values():
+                writer.close()
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "generator": f"cms {__version__}",
+            "source": {"storage": site.storage.name},
+            "fields": [
+                {"name": f.name, "type": _field_type(f), "plugin": f.plugin} for f in site.fields
+            ],
+            "counts": {kind: writers[kind].count for kind in FILES},
+            "checksums": {
+                FILES[kind]: f"sha256:{writers[kind].digest.hexdigest()}" for kind in FILES
+            },
+        }
+        await asyncio.to_thread(_write_archive, target, folder, manifest)
+    return ExportSummary(target, dict(manifest["counts"]), manifest)  # type: ignore[call-overload]
+
+
+async def _copy_records(
+    reader: RecordReader, writers: dict[str, _JsonLinesWriter], progress: Progress
+) -> None:
+    for kind in RECORD_KINDS:
+        if kind not in reader.kinds:
+            continue
+        total = await reader.count(kind)
+        with progress(f"Exporting {kind}", total) as advance:
+            async for batch in reader.records(kind, batch_size=BATCH_SIZE):
+                await asyncio.to_thread(writers[kind].write, batch)
+                advance(len(batch))
+
+
+def _write_archive(target: Path, folder: Path, manifest: dict[str, Any]) -> None:
+    partial = target.with_name(f".{target.name}.partial")
+    # The archive holds password hashes: only its owner may read it.
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with (
+            os.fdopen(descriptor, "wb") as raw,
+            tarfile.open(fileobj=raw, mode="w:gz", format=tarfile.PAX_FORMAT) as archive,
+        ):
+            data = json.dumps(manifest, indent=2).encode("utf-8") + b"\n"
+            info = tarfile.TarInfo(MANIFEST)
+            info.size, info.mode = len(data), 0o600
+            info.mtime = int(datetime.now(UTC).timestamp())
+            archive.addfile(info, io.BytesIO(data))
+            for name in FILES.values():
+                member = archive.gettarinfo(str(folder / name), arcname=name)
+                member.mode, member.uid, member.gid, member.uname, member.gname = (
+                    0o600,
+                    0,
+                    0,
+                    "",
+                    "",
+                )
+                with (folder / name).open("rb") as content:
+                    archive.addfile(member, content)
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Archive:
+    """An export unpacked into a folder, its manifest read and its checksums verified."""
+
+    source: Path
+    folder: Path
+    manifest: dict[str, Any]
+    counts: dict[str, int]
+
+    def lines(self, kind: str) -> Iterator[tuple[int, bytes]]:
+        """(line number, line) of one record file (none when the file is absent)."""
+        if not (self.folder / FILES[kind]).exists():
+            return
+        with (self.folder / FILES[kind]).open("rb") as content:
+            yield from enumerate(content, start=1)
+
+
+class _Manifest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    format: Literal["cms-export"]
+    version: Literal[1]
+    created_at: AwareDatetime
+    counts: dict[str, Annotated[int, Field(ge=0)]]
+    checksums: dict[str, Annotated[str, Field(pattern=_SHA256.pattern)]]
+    fields: list[dict[str, str]] = Field(default_factory=list)
+
+
+def read_archive(source: Path, folder: Path) -> Archive:
+    """Unpack ``source`` into ``folder`` and check it whole; raise ExportError."""
+    _check_gzip(source)
+    digests: dict[str, str] = {}
+    try:
+        with tarfile.open(source, mode="r:gz") as archive:
+            for member in archive:
+                name = _member_name(member)
+                if member.isdir() and (name == MEDIA_DIR or name.startswith(MEDIA_DIR + "/")):
+                    continue
+                if not member.isfile():
+                    raise ExportError(f"member {member.name!r} is not a regular file")
+                if name in digests:
+                    raise ExportError(f"member {name!r} appears twice")
+                digests[name] = _unpack(archive, member, folder / name)
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise ExportError(f"the file is truncated or damaged ({error})") from None
+    if MANIFEST not in digests:
+        raise ExportError(f"{MANIFEST} is missing: this is not a cms export")
+    manifest = _read_manifest(folder / MANIFEST)
+    expected = manifest.checksums
+    for name, checksum in expected.items():
+        if name not in digests:
+            raise ExportError(f"{name} is missing from the archive (truncated?)")
+        if checksum != f"sha256:{digests[name]}":
+            raise ExportError(f"{name} does not match its checksum: the file is damaged")
+    unexpected = sorted(set(digests) - set(expected) - {MANIFEST})
+    if unexpected:
+        raise ExportError(f"the manifest does not list {', '.join(unexpected)}")
+    unknown = sorted(set(manifest.counts) - set(FILES))
+    if unknown:
+        raise ExportError(
+            f"the export holds record kinds this cms does not know: {', '.join(unknown)}"
+        )
+    for kind, name in FILES.items():
+        if manifest.counts.get(kind, 0) and name not in expected:
+            raise ExportError(f"the manifest counts {kind} but lists no {name}")
+    raw = json.loads((folder / MANIFEST).read_bytes())
+    return Archive(source, folder, raw, {kind: manifest.counts.get(kind, 0) for kind in FILES})
+
+
+def _check_gzip(source: Path) -> None:
+    # Read the whole stream first: gzip checks its CRC and length only at the end, and a
+    # truncated file fails here before anything else is looked at.
+    try:
+        with gzip.open(source, "rb") as stream:
+            while stream.read(1 << 20):
+                pass
+    except FileNotFoundError:
+        raise ExportError(f"{source} does not exist") from None
+    except IsADirectoryError:
+        raise ExportError(f"{source} is a folder, not an export file") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise ExportError(f"the file is truncated or damaged ({error})") from None
+
+
+def _member_name(member: tarfile.TarInfo) -> str:
+    path = PurePosixPath(member.name)
+    if path.is_absolute() or ".." in path.parts or "\\" in member.name or not path.parts:
+        raise ExportError(f"member {member.name!r} has an unsafe path")
+    name = str(path)
+    allowed = name in FILES.values() or name == MANIFEST or path.parts[0] == MEDIA_DIR
+    if not allowed:
+        raise ExportError(f"member {member.name!r} does not belong in a cms export")
+    return name
+
+
+def _unpack(archive: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> str:
+    content = archive.extractfile(member)
+    if content is None:
+        raise ExportError(f"member {member.name!r} cannot be read")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with content, target.open("wb") as out:
+        while chunk := content.read(1 << 20):
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
+
+
+def _read_manifest(path: Path) -> _Manifest:
+    try:
+        raw = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ExportError(f"{MANIFEST} is not valid JSON ({error})") from None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise ExportError(f"{MANIFEST} does not describe a {FORMAT!r} file")
+    version = raw.get("version")
+    if isinstance(version, int) and version > VERSION:
+        raise ExportError(
+            f"the export is format version {version}, made by a newer cms; "
+            f"this cms reads version {VERSION}: upgrade cms first"
+        )
+    try:
+        return _Manifest.model_validate(raw)
+    except ValidationError as error:
+        raise ExportError(f"{MANIFEST} is not valid: {_first_error(error)}") from None
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else first["msg"]
+
+
+# -- validating ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Checks:
+    """What one pass over the records found; ``errors`` as "file line n: message"."""
+
+    errors: list[str] = field(default_factory=list)
+    hidden: int = 0
+
+    def add(self, message: str) -> None:
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(message)
+        else:
+            self.hidden += 1
+
+
+def validate_archive(archive: Archive, site: Site, supported: tuple[str, ...]) -> None:
+    """Check every record of ``archive`` for this site; raise ExportError listing problems."""
+    declared = {f.name for f in site.fields}
+    missing = [f for f in archive.manifest.get("fields", []) if f.get("name") not in declared]
+    if missing:
+        names = ", ".join(f"{f.get('name')} (plugin {f.get('plugin') or '?'})" for f in missing)
+        raise ExportError(
+            f"the export has post fields this site does not declare: {names}; "
+            "install those plugins first (cms plugins lists what is installed)"
+        )
+    for kind, count in archive.counts.items():
+        if count and kind not in supported:
+            raise ExportError(
+                f"the export holds {count} {kind} record(s); this site cannot store {kind}"
+            )
+    models = _record_models(site)
+    checks = _Checks()
+    seen: dict[str, set[Any]] = {
+        "user ids": set(),
+        "usernames": set(),
+        "post ids": set(),
+        "slugs": set(),
+        "token ids": set(),
+        "token hashes": set(),
+        "media ids": set(),
+        "setting keys": set(),
+    }
+    for kind in RECORD_KINDS:
+        lines = 0
+        for number, line in archive.lines(kind):
+            lines += 1
+            where = f"{FILES[kind]} line {number}"
+            try:
+                record = models[kind].model_validate_json(line, strict=True)
+            except ValidationError as error:
+                checks.add(f"{where}: {_first_error(error)}")
+                continue
+            for problem in _cross_check(kind, record, seen):
+                checks.add(f"{where}: {problem}")
+        if lines != archive.counts[kind]:
+            checks.add(
+                f"{FILES[kind]} has {lines} record(s), the manifest says {archive.counts[kind]}"
+            )
+    if checks.errors:
+        more = f" (and {checks.hidden} more)" if checks.hidden else ""
+        listing = "\n  ".join(checks.errors)
+        raise ExportError(f"{len(checks.errors) + checks.hidden} problem(s){more}:\n  {listing}")
+
+
+def _cross_check(kind: str, record: Any, seen: dict[str, set[Any]]) -> Iterator[str]:
+    def unique(what: str, value: Any, label: str) -> Iterator[str]:
+        if value in seen[what]:
+            yield f"{label} {value!r} appears twice"
+        seen[what].add(value)
+
+    if kind == "users":
+        yield from unique("user ids", record.id, "user id")
+        yield from unique("usernames", record.username.lower(), "username")
+    elif kind == "posts":
+        yield from unique("post ids", record.id, "post id")
+        yield from unique("slugs", record.slug, "slug")
+        for link in ("author_id", "editor_id"):
+            value = getattr(record, link)
+            if value is not None and value not in seen["user ids"]:
+                yield f"{link} {value} is not a user in this export"
+    elif kind == "tokens":
+        yield from unique("token ids", record.id, "token id")
+        yield from unique("token hashes", record.token_hash, "token hash")
+        if record.user_id not in seen["user ids"]:
+            yield f"user_id {record.user_id} is not a user in this export"
+    elif kind == "media":
+        yield from unique("media ids", record.id, "media id")
+    else:
+        yield from unique("setting keys", record.key, "setting")
+
+
+def _batches(archive: Archive, kind: str, model: type[BaseModel]) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for _, line in archive.lines(kind):
+        batch.append(model.model_validate_json(line, strict=True).model_dump())
+        if len(batch) == BATCH_SIZE:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def import_site(
+    site: Site, source: Path, *, progress: Progress = _no_progress
+) -> ExportSummary:
+    """Load an export file into this (empty) site: see :func:`read_archive` and
+    :func:`load_archive`."""
+    with tempfile.TemporaryDirectory(prefix="cms-import-") as tmp:
+        archive = await asyncio.to_thread(read_archive, source, Path(tmp))
+        return await load_archive(site, archive, progress=progress)
+
+
+async def load_archive(
+    site: Site, archive: Archive, *, progress: Progress = _no_progress
+) -> ExportSummary:
+    """Load a checked archive into this (empty) site: every record is validated first, then
+    all are written in one transaction. Raise ExportError for bad records, SiteNotEmpty for
+    a site with content; either way nothing is written."""
+    storage = site.storage
+    async with storage.exporting() as reader:
+        # Refuse a site with content before the long checks; importing() checks again.
+        counts = {kind: await reader.count(kind) for kind in ("users", "posts", "tokens")}
+        if any(counts.values()):
+            raise SiteNotEmpty(counts)
+        supported = reader.kinds
+    await asyncio.to_thread(validate_archive, archive, site, supported)
+    models = _record_models(site)
+    async with storage.importing() as writer:
+        for kind in RECORD_KINDS:
+            total = archive.counts[kind]
+            if not total:
+                continue
+            with progress(f"Importing {kind}", total) as advance:
+                batches = _batches(archive, kind, models[kind])
+                while batch := await asyncio.to_thread(next, batches, None):
+                    await writer.write(kind, batch)
+                    advance(len(batch))
+    return ExportSummary(archive.source, dict(archive.counts), archive.manifest)

@@ -1,0 +1,1 @@
+"""Versioned Alembic revisions of the core schema (see docs/storage.md, "Migrations")."""
