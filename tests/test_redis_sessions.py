@@ -277,6 +277,7 @@ async def test_an_outage_answers_503_and_recovers_without_a_restart(
         health = await client.get("/healthz")
         assert health.status == 503
         assert "sessions" in (await health.json())["down"]
+        assert "sessions (redis) unavailable" in (await health.json())["message"]
 
         server = await start_redis(port)
         deadline = time.monotonic() + 5

@@ -569,3 +569,11 @@ async def test_unknown_user_and_wrong_password_look_the_same(
     assert ("Set-Cookie" in unknown.headers) == ("Set-Cookie" in wrong.headers)
     # And neither signs anybody in.
     assert (await client.get("/admin/", allow_redirects=False)).status == 302
+
+
+async def test_hsts_only_when_the_site_is_https(make_client: Any) -> None:
+    plain = await make_client()
+    assert "Strict-Transport-Security" not in (await plain.get("/healthz")).headers
+    secure = await make_client(site={"base_url": "https://example.org"})
+    response = await secure.get("/healthz")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")

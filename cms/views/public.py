@@ -72,14 +72,23 @@ class HealthView(BaseView):
                 log.warning("health check: %s is down: %s", name, error)
                 results[name] = "unavailable"
                 down.append(name)
+        backends = {"database": self.site.storage.name, "sessions": self.site.sessions.name}
         if down:
+            message = ", ".join(f"{name} ({backends[name]})" for name in down) + " unavailable"
             return web.json_response(
-                {"status": "unavailable", "down": down, "checks": results},
+                {
+                    "status": "unavailable",
+                    "down": down,
+                    "message": message,
+                    "checks": results,
+                    "backends": backends,
+                },
                 status=503,
                 headers={"Retry-After": "5", "Cache-Control": "no-store"},
             )
         return web.json_response(
-            {"status": "ok", "checks": results}, headers={"Cache-Control": "no-store"}
+            {"status": "ok", "checks": results, "backends": backends},
+            headers={"Cache-Control": "no-store"},
         )
 
 
