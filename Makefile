@@ -2,22 +2,38 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+MADE   := $(VENV)/.created
 APP    := $(VENV)/.installed-app
 DEV    := $(VENV)/.installed-test
+BENCH  := $(VENV)/.installed-bench
 
-.PHONY: serve test lint format browser screenshots clean
+.PHONY: serve test lint format browser wrk bench bench-quick bench-clean screenshots clean
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+# The virtualenv, made whole or not at all (a half-made one would fool every later run).
+$(MADE):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "cms needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) --version 2>&1)." \
+	       "Try: make $(MAKECMDGOALS) PYTHON=python3.11"; exit 1; }
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; \
+	  else echo "Python's venv module is missing: sudo apt-get install python3-venv"; exit 1; fi; }
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip || { rm -rf $(VENV); exit 1; }
+	touch $(MADE)
 
-$(APP): pyproject.toml | $(BIN)/python
+$(APP): pyproject.toml | $(MADE)
 	$(BIN)/python -m pip install --quiet -e .
 	touch $(APP)
 
-$(DEV): pyproject.toml | $(BIN)/python
+$(DEV): pyproject.toml | $(MADE)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(DEV) $(APP)
+
+$(BENCH): pyproject.toml | $(MADE)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $(BENCH) $(APP)
 
 serve: $(APP)
 	$(BIN)/cms serve
@@ -28,8 +44,28 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "chromium is missing: sudo apt-get install chromium (browser tests will skip)"; fi; }
 
-test: $(DEV) browser
+# Debian's wrk, the load generator of `make bench` (and of its smoke test in the suite).
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
+	  else echo "wrk is missing: sudo apt-get install wrk (the bench smoke test will skip)"; fi; }
+
+test: $(DEV) browser wrk
 	$(BIN)/python -m pytest
+
+# Speed against a bare aiohttp ceiling (bench/README.md); results in bench/results/.
+bench: $(BENCH) wrk
+	@command -v wrk >/dev/null 2>&1 || { echo "make bench needs wrk: sudo apt-get install wrk"; exit 1; }
+	$(BIN)/python -m bench.run
+
+bench-quick: $(BENCH) wrk
+	@command -v wrk >/dev/null 2>&1 || { echo "make bench needs wrk: sudo apt-get install wrk"; exit 1; }
+	$(BIN)/python -m bench.run --quick
+
+# The bench sites are kept between runs (building the 100,000-post ones takes minutes).
+bench-clean: $(APP)
+	rm -rf bench/results/data
+	-$(BIN)/python -m bench.dataset --drop-postgres
 
 # README pictures of the bundled themes: a real `cms serve` on a sample site, shot by chromium.
 screenshots: $(DEV) browser

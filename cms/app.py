@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
+import jinja2
 from aiohttp import web
 from aiohttp_session import session_middleware
 
+from cms.compression import compression_middleware
+from cms.freshness import FRESHNESS_KEY, disabled_freshness, site_fingerprint
 from cms.keys import SITE_KEY
 from cms.live_reload import enable_live_reload
 from cms.middlewares import (
@@ -18,7 +21,7 @@ from cms.middlewares import (
 )
 from cms.settings import Settings
 from cms.site import Site
-from cms.templating import setup_templates
+from cms.templating import TEMPLATE_NAMES_KEY, setup_templates
 
 __all__ = ["create_app"]
 
@@ -36,6 +39,7 @@ async def create_app(
     await site.configure()
     app = web.Application(
         middlewares=[
+            compression_middleware,
             error_middleware,
             session_middleware(site.sessions.storage),
             csrf_middleware,
@@ -48,11 +52,28 @@ async def create_app(
     if auto_reload_templates:
         enable_live_reload(app, site, env)
     await site.plugins.call("prepare_jinja2_environment", env=env, cms=site)
+    # Work that does not depend on the request is done once, here, unless --reload
+    # lets templates change under the running site.
+    if auto_reload_templates:
+        app[TEMPLATE_NAMES_KEY] = None
+        app[FRESHNESS_KEY] = disabled_freshness()
+    else:
+        app[TEMPLATE_NAMES_KEY] = _template_names(env)
+        app[FRESHNESS_KEY] = site_fingerprint(site)
     app.router.add_routes(site.routes)
     app.on_response_prepare.append(security_headers)
     app.cleanup_ctx.append(_backends)
     await site.plugins.call("prepare_app", app=app, cms=site)
     return app
+
+
+def _template_names(env: jinja2.Environment) -> frozenset[str] | None:
+    """Every template name the environment can load, or None when a loader (a plugin's)
+    cannot list its templates: then each render looks names up as before."""
+    try:
+        return frozenset(env.list_templates())
+    except TypeError:
+        return None
 
 
 async def _backends(app: web.Application) -> AsyncIterator[None]:

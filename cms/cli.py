@@ -2,63 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import cast
 
 import click
 from aiohttp import web
+from aiohttp.log import access_logger
 
 from cms import __version__
+from cms.cli_options import (
+    fail,
+    load_or_fail,
+    run_or_fail,
+    settings_option,
+)
 from cms.client_commands import client as client_group
 from cms.contracts import ROLES, DependencyUnavailable, Role, SchemaOutOfDate, UsernameTaken
 from cms.hooks import PluginError, PluginHost
 from cms.scaffold import plugin as plugin_group
 from cms.settings import Settings, SettingsError, load_settings
 from cms.storage_commands import export_command, import_command, migrate_command
+from cms.theme_commands import themes as themes_group
 from cms.token_commands import tokens as tokens_group
 
 __all__ = ["cli", "main"]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-CONFIG_ERROR_EXIT = 2
-
-
-def settings_option(function: F) -> F:
-    """``--settings PATH`` (default ``./settings.toml``, env ``CMS_SETTINGS``) on every command."""
-    return click.option(
-        "--settings",
-        "settings_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        envvar="CMS_SETTINGS",
-        help="Settings file [default: ./settings.toml]",
-    )(function)
-
-
-def fail(message: str, code: int = CONFIG_ERROR_EXIT) -> None:
-    """Stop with one line on stderr."""
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(code)
-
-
-def _load(settings_path: Path | None, **overrides: Any) -> Settings:
-    try:
-        return load_settings(settings_path, **overrides)
-    except SettingsError as error:
-        fail(str(error))
-        raise  # unreachable; keeps type checkers content
-
-
-def _run(coroutine: Any) -> Any:
-    try:
-        return asyncio.run(coroutine)
-    except (SettingsError, PluginError) as error:
-        fail(str(error))
+_load = load_or_fail
+_run = run_or_fail
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,6 +52,20 @@ def cli() -> None:
     "to settings, plugins or Python code",
 )
 @click.option("--reload-child", is_flag=True, hidden=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Processes serving the port, each with its own event loop [default: [server] workers, 1]",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="Log every request (to stderr); off saves a write per request",
+)
+@click.option("--worker-ready-fd", type=int, default=None, hidden=True)
+@click.option("--worker-lifeline-fd", type=int, default=None, hidden=True)
 def serve(
     settings_path: Path | None,
     host: str | None,
@@ -87,14 +73,24 @@ def serve(
     theme: str | None,
     reload: bool,
     reload_child: bool,
+    workers: int | None,
+    access_log: bool,
+    worker_ready_fd: int | None,
+    worker_lifeline_fd: int | None,
 ) -> None:
     """Serve the site (creates or extends the database schema first)."""
     from cms.app import create_app
+    from cms.live_reload import serve_args
     from cms.site import Site
+    from cms.workers import SHUTDOWN_TIMEOUT, new_event_loop, signal_ready, watch_lifeline
 
-    settings = _load(settings_path, server={"host": host, "port": port})
+    if reload and (workers or 1) > 1:
+        fail("--reload runs one process: leave out --workers")
+    settings = _load(settings_path, server={"host": host, "port": port, "workers": workers})
+    # A worker is one process; so is --reload (its child serves), whatever [server] says.
+    workers = 1 if reload or worker_ready_fd is not None else settings.server.workers
     if reload and not reload_child:
-        from cms.live_reload import serve_args, serve_with_reload
+        from cms.live_reload import serve_with_reload
 
         try:  # bad settings stop here, not in a restart loop
             _run(Site(settings, theme=theme).configure())
@@ -102,22 +98,54 @@ def serve(
             fail(str(error))
         serve_with_reload(settings, serve_args(settings_path, host, port, theme))
         return
+    if reload_child:
+        from cms.workers import die_with_parent
+
+        die_with_parent()
     try:
         site = Site(settings, theme=theme)
         app = _run(create_app(site, auto_reload_templates=reload_child))
     except PluginError as error:
         fail(str(error))
+    processes = f" in {workers} worker processes" if workers > 1 else ""
     ready = (
         f"cms {__version__}: serving {settings.site.title!r} with theme {site.theme_name!r} "
-        f"on http://{settings.server.host}:{settings.server.port}/ (Ctrl+C to stop)"
+        f"on http://{settings.server.host}:{settings.server.port}/{processes} (Ctrl+C to stop)"
     )
     try:
-        # ``print`` runs once the server listens, after start-up hooks succeeded.
+        if workers > 1:
+            from cms.workers import WorkerFailed, check_port_free, migrate_once, supervise
+
+            check_port_free(settings.server.host, settings.server.port)
+            _run(migrate_once(site))
+            args = serve_args(settings_path, host, port, theme)
+            args += [] if access_log else ["--no-access-log"]
+            try:
+                sys.exit(supervise(args, workers, ready))
+            except WorkerFailed as error:
+                fail(str(error), code=1)
+        worker = worker_ready_fd is not None
+        loop = new_event_loop()
+        if worker_lifeline_fd is not None:
+            watch_lifeline(loop, worker_lifeline_fd)
+
+        def listening(_: str) -> None:
+            # Runs once the server listens, after start-up hooks succeeded.
+            if worker_ready_fd is not None:
+                signal_ready(worker_ready_fd)
+            else:
+                click.echo(ready, err=True)
+
         web.run_app(
             app,
             host=settings.server.host,
             port=settings.server.port,
-            print=lambda _: click.echo(ready, err=True),
+            # Workers share the port; the kernel spreads connections over them.
+            reuse_port=True if worker else None,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+            access_log=access_logger if access_log else None,
+            loop=loop,
+            print=listening,
         )
     except (SettingsError, PluginError) as error:  # raised while starting (startup hooks)
         fail(str(error))
@@ -162,6 +190,10 @@ options = {{ path = "cms.db" }}
 
 [sessions]
 backend = "cookie"            # or "redis" once a Redis session plugin is installed
+
+[images]
+backend = "pillow"            # cover images: uploads, renditions, /media/ (docs/images.md)
+options = {{ widths = [320, 800, 1600], media_dir = "media" }}
 
 [plugins]
 dir = "plugins"               # site-local plugin modules (*.py)
@@ -262,12 +294,7 @@ cli.add_command(export_command)
 cli.add_command(import_command)
 cli.add_command(tokens_group)
 cli.add_command(client_group)
-
-
-# `cms themes` and `cms themes check NAME` live in their own module.
-from cms.theme_commands import themes as _themes  # noqa: E402  (it imports helpers above)
-
-cli.add_command(_themes)
+cli.add_command(themes_group)
 
 
 def main() -> None:

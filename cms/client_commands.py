@@ -17,7 +17,9 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from cms.cli_options import fail
 from cms.client import ApiError, Client, Post, PostChanged
+from cms.contracts import MAX_ID
 
 __all__ = ["client"]
 
@@ -81,8 +83,7 @@ def _options(url: str | None, token: str | None, as_json: bool | None) -> _Optio
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(code)
+    fail(message, code)
 
 
 def _call(options: _Options, work: Callable[[Client], Awaitable[T]]) -> T:
@@ -184,7 +185,7 @@ def _if_match(if_match: str | None, version: int | None, post_id: int) -> str | 
     return if_match
 
 
-_ID = click.argument("post_id", type=click.IntRange(1, 2**31 - 1), metavar="ID")
+_ID = click.argument("post_id", type=click.IntRange(1, MAX_ID), metavar="ID")
 _IF_MATCH = click.option(
     "--if-match", default=None, help="The ETag you read (from `get`); refuse if it changed."
 )

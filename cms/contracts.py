@@ -7,11 +7,13 @@ The core never imports a concrete backend: plugins register backends (see the
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from html import unescape
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from cms.site import Site
 
 __all__ = [
+    "MAX_ID",
     "RECORD_KINDS",
     "ROLES",
     "ApiToken",
@@ -28,21 +31,29 @@ __all__ = [
     "DependencyUnavailable",
     "ImageHandler",
     "ImageHandlerBackend",
+    "ImageRejected",
+    "Media",
+    "MediaStore",
     "MigrationReport",
     "Post",
     "PostNotFound",
     "RecordReader",
     "RecordWriter",
+    "Rendition",
     "SchemaOutOfDate",
     "SessionStore",
     "SessionStoreBackend",
     "SiteNotEmpty",
     "Storage",
     "StorageBackend",
+    "StoredImage",
     "User",
     "UsernameTaken",
     "VersionConflict",
 ]
+
+#: The largest id a row can have: an INTEGER column holds it on every backend.
+MAX_ID = 2**31 - 1
 
 Role = Literal["admin", "editor", "author"]
 ROLES: tuple[Role, ...] = ("admin", "editor", "author")
@@ -93,9 +104,32 @@ class Post:
     @property
     def excerpt(self) -> str:
         """The first forty words of the rendered text, as plain text."""
-        words = _TAGS.sub(" ", self.html).split()
-        text = " ".join(words[:40])
-        return text + ("…" if len(words) > 40 else "")
+        html = self.html
+        # Themes ask twice a post (``if post.excerpt`` then ``post.excerpt``): keep it
+        # for as long as the HTML is the same string.
+        cached = self.__dict__.get("_excerpt")
+        if cached is not None and cached[0] is html:
+            return str(cached[1])
+        # Read only as much of the HTML as forty words need (a long post's whole text
+        # would cost more than the rest of its page): a growing prefix, cut before a
+        # tag or word it may have split.
+        size = 2048
+        while True:
+            chunk = html[:size]
+            if size >= len(html):
+                words = _TAGS.sub(" ", chunk).split()
+                break
+            opened = chunk.rfind("<")
+            if opened > chunk.rfind(">"):
+                chunk = chunk[:opened]
+            words = _TAGS.sub(" ", chunk).split()[:-1]
+            if len(words) > 40:
+                break
+            size *= 4
+        # Entities become characters: the template escapes the text once, as it should.
+        text = unescape(" ".join(words[:40])) + ("…" if len(words) > 40 else "")
+        self.__dict__["_excerpt"] = (html, text)
+        return text
 
     @property
     def is_published(self) -> bool:
@@ -137,6 +171,82 @@ class ApiToken:
         return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
 
 
+#: Formats of renditions and sources: ``Rendition.format`` and ``Media.format``.
+ImageFormat = Literal["jpeg", "png", "gif", "webp"]
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """One file made from an uploaded image: one width in one format.
+
+    ``key`` names the file in the media store after its content, so the bytes behind a
+    key never change (browsers may cache them for good).
+    """
+
+    key: str
+    width: int
+    height: int
+    format: ImageFormat
+    size: int
+
+    @property
+    def content_type(self) -> str:
+        """The file's media type, like ``image/webp``."""
+        return f"image/{self.format}"
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """What an image handler made of an upload: files in the media store, not yet a row.
+
+    ``width`` and ``height`` are the upright size; ``source`` is the key of the full-size
+    copy without metadata that renditions are rebuilt from (never served); ``added`` lists
+    the keys this call put into the store (the others held the same bytes already).
+    """
+
+    content_hash: str
+    width: int
+    height: int
+    format: ImageFormat
+    source: str
+    renditions: tuple[Rendition, ...]
+    animated: bool = False
+    added: tuple[str, ...] = ()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every file of the image: its source, then its renditions."""
+        return (self.source, *(rendition.key for rendition in self.renditions))
+
+
+@dataclass
+class Media:
+    """An image of the media library, as storage returns it.
+
+    ``content_hash`` (hex SHA-256 of the uploaded bytes) identifies it: a post's ``image``
+    holds it. ``original_name`` is what the uploader called the file; it is kept as
+    information only and never names a stored file.
+    """
+
+    id: int
+    content_hash: str
+    original_name: str
+    width: int
+    height: int
+    format: ImageFormat
+    source: str
+    renditions: tuple[Rendition, ...]
+    created_at: datetime
+    animated: bool = False
+    uploader_id: int | None = None
+    uploader: str | None = None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every file of the image: its source, then its renditions."""
+        return (self.source, *(rendition.key for rendition in self.renditions))
+
+
 class PostNotFound(LookupError):
     """The post does not exist (any more)."""
 
@@ -160,6 +270,16 @@ class DependencyUnavailable(Exception):
         super().__init__(f"{dependency} is unavailable" + (f": {reason}" if reason else ""))
         self.dependency = dependency
         self.reason = reason
+
+
+class ImageRejected(ValueError):
+    """An upload cms does not take: ``status`` 413 (too large) or 422 (not an image it
+    accepts); the message says why, for people. Nothing of it is stored."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
 
 
 # A page position for keyset pagination: the sort timestamp and id of the last row seen.
@@ -349,8 +469,10 @@ class Storage(Protocol):
         (bumps the session generation). Raise LookupError when there is no such user."""
         ...
 
-    async def record_attempt(self, key: str, window: int) -> None:
-        """Remember one attempt (a failed sign-in) under ``key`` for ``window`` seconds."""
+    async def record_attempt(self, key: str, window: int, limit: int) -> list[float] | None:
+        """In one atomic step: when fewer than ``limit`` attempts under ``key`` happened in
+        the last ``window`` seconds, remember this one and return None; otherwise remember
+        nothing and return the times of those attempts (the caller refuses this one)."""
         ...
 
     async def recent_attempts(self, key: str, window: int) -> list[float]:
@@ -393,6 +515,30 @@ class Storage(Protocol):
         """Record that a token was used at ``when``."""
         ...
 
+    async def create_media(
+        self, image: StoredImage, *, original_name: str, uploader_id: int | None
+    ) -> Media:
+        """Add an image to the media library. Uploads are deduplicated by content: when a
+        row with ``image.content_hash`` exists already, return that one unchanged."""
+        ...
+
+    async def get_media(self, media_id: int) -> Media | None:
+        """One media row by id, or None."""
+        ...
+
+    async def find_media(self, content_hashes: Sequence[str]) -> list[Media]:
+        """The media rows with these content hashes (those that exist), in no set order."""
+        ...
+
+    async def list_media(self, *, after_id: int | None = None, limit: int = 100) -> list[Media]:
+        """Media rows by id, oldest first: those with an id above ``after_id``."""
+        ...
+
+    async def update_media(self, media_id: int, image: StoredImage) -> Media:
+        """Give a media row new files (its source and renditions, after a rebuild); raise
+        LookupError when there is no such row."""
+        ...
+
 
 @runtime_checkable
 class AttemptCounter(Protocol):
@@ -400,8 +546,10 @@ class AttemptCounter(Protocol):
     a session store that implements it (Redis) is preferred, so counting never touches
     the database."""
 
-    async def record_attempt(self, key: str, window: int) -> None:
-        """Remember one attempt under ``key`` for ``window`` seconds."""
+    async def record_attempt(self, key: str, window: int, limit: int) -> list[float] | None:
+        """Atomically: record an attempt and return None while under ``limit``; else
+        record nothing and return the times of the attempts in the window."""
+        ...
 
     async def recent_attempts(self, key: str, window: int) -> list[float]:
         """Unix times of the attempts under ``key`` in the last ``window`` seconds."""
@@ -449,16 +597,80 @@ class SessionStoreBackend:
 
 
 @runtime_checkable
-class ImageHandler(Protocol):
-    """Turns uploaded images into safe renditions."""
+class MediaStore(Protocol):
+    """Where media files live, by key (like ``3f/3fa0...c1.webp``): a local folder now;
+    shared or object storage can implement the same methods.
+
+    Keys are made from file contents, so the bytes behind a key never change and storing
+    a key twice is harmless. Methods that touch files block: cms calls them in a thread.
+    """
 
     name: str
 
+    def temporary_path(self, suffix: str = "") -> Path:
+        """A fresh local path (nothing there yet) for a file or folder in progress, such
+        as an upload streaming in; on the stored files' filesystem when the store is
+        local, so a finished file moves in by rename. Remove it when done."""
+        ...
+
+    def clean_temporary(self) -> int:
+        """Remove what processes that are gone (a crash, a kill) left at temporary paths,
+        never those of processes still running; return how many were removed."""
+        ...
+
+    def save(self, key: str, source: Path) -> bool:
+        """Move the finished local file ``source`` in under ``key``, whole or not at all
+        (written to disk, then renamed atomically). Return False when ``key`` was stored
+        already (the same content): ``source`` is then just removed."""
+        ...
+
+    def open(self, key: str) -> IO[bytes]:
+        """A stored file, open for reading; FileNotFoundError when there is none."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove a stored file; one that is missing already is fine."""
+
+    def url(self, key: str) -> str:
+        """The address browsers fetch the file from (``/media/...`` for a local store)."""
+        ...
+
+    def path(self, key: str) -> Path | None:
+        """The local file of ``key`` when this store keeps it on this machine (``GET
+        /media/...`` serves it), else None."""
+        ...
+
+
+@runtime_checkable
+class ImageHandler(Protocol):
+    """Turns uploaded images into safe renditions, in a media store.
+
+    The heavy work (decoding, resizing, encoding) never runs on the event loop.
+    """
+
+    name: str
+    #: Where the files go.
+    store: MediaStore
+    #: Uploads larger than this are refused (413) while they stream in.
+    max_bytes: int
+
     async def open(self) -> None:
-        """Start worker pools."""
+        """Start worker pools; clean what a crash left at the store's temporary paths."""
 
     async def close(self) -> None:
         """Stop worker pools."""
+
+    async def ingest(self, source_path: Path, original_name: str) -> StoredImage:
+        """Check an uploaded file (at a temporary path of the store) and store its source
+        and renditions. ``original_name`` is the uploader's file name, checked against the
+        content, never used for a stored file. Raise :class:`ImageRejected` (nothing is
+        stored then)."""
+        ...
+
+    async def rebuild(self, media: Media) -> StoredImage:
+        """Make ``media``'s renditions again from its source with the current settings
+        (widths, quality): what ``cms images rebuild`` runs after they change."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from cms.contracts import DependencyUnavailable
+from cms.errors import error_code
 from cms.hookspecs import hookimpl
 from cms.middlewares import RETRY_AFTER_SECONDS, is_api_request
 from cms.views.admin import AdminPostListView, PostCreateView, PostDeleteView, PostEditView
@@ -61,21 +62,6 @@ _MESSAGES = {
     500: "The error has been logged. Please try again in a moment.",
     503: "A service this site needs is not answering. Please try again in a few seconds.",
 }
-_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    412: "precondition_failed",
-    413: "too_large",
-    415: "unsupported_media_type",
-    422: "invalid",
-    429: "too_many_requests",
-    500: "internal_error",
-    503: "unavailable",
-}
 
 
 @hookimpl(trylast=True)
@@ -101,7 +87,7 @@ async def handle_exception(
     title = _TITLES.get(status, "Error")
     if is_api_request(request):
         return web.json_response(
-            {"error": {"code": _CODES.get(status, "error"), "message": message or title}},
+            {"error": {"code": error_code(status), "message": message or title}},
             status=status,
             headers=headers,
         )

@@ -20,6 +20,7 @@ import io
 import json
 import os
 import re
+import shutil
 import tarfile
 import tempfile
 import zlib
@@ -42,7 +43,7 @@ from pydantic import (
 )
 
 from cms import __version__
-from cms.contracts import RECORD_KINDS, RecordReader, Role, SiteNotEmpty
+from cms.contracts import MAX_ID, RECORD_KINDS, MediaStore, RecordReader, Role, SiteNotEmpty
 from cms.fields import PostField
 from cms.site import Site
 
@@ -66,7 +67,6 @@ FILES = {kind: f"{kind}.jsonl" for kind in RECORD_KINDS}
 BATCH_SIZE = 500
 #: At most this many record errors are listed; the rest are counted.
 MAX_ERRORS = 20
-_MAX_ID = 2**31 - 1
 _NO_NUL = r"^[^\x00]*$"
 _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -87,7 +87,7 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-Id = Annotated[int, Field(ge=1, le=_MAX_ID)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 Moment = Annotated[AwareDatetime, AfterValidator(_utc)]
 
 
@@ -107,7 +107,7 @@ class UserRecord(_Record):
     role: Role
     password_hash: _text(255, 1)  # type: ignore[valid-type]
     is_active: bool
-    session_generation: Annotated[int, Field(ge=0, le=_MAX_ID)]
+    session_generation: Annotated[int, Field(ge=0, le=MAX_ID)]
     created_at: Moment
 
 
@@ -126,16 +126,44 @@ class TokenRecord(_Record):
     revoked_at: Moment | None = None
 
 
+#: A media store key: folders and a file name with an extension, nothing that could leave
+#: the media folder (no ``..``, no absolute path, no hidden name).
+MEDIA_KEY_PATTERN = r"^(?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.[A-Za-z0-9]{1,8}$"
+MediaKey = Annotated[str, Field(min_length=3, max_length=300, pattern=MEDIA_KEY_PATTERN)]
+_Dimension = Annotated[int, Field(ge=1, le=1_000_000)]
+_ImageFormat = Literal["jpeg", "png", "gif", "webp"]
+
+
+class RenditionRecord(_Record):
+    """One file of a media record: ``key`` in the media store, ``media/<key>`` here."""
+
+    key: MediaKey
+    width: _Dimension
+    height: _Dimension
+    format: _ImageFormat
+    size: Annotated[int, Field(ge=0)]
+
+
 class MediaRecord(_Record):
-    """A line of ``media.jsonl`` (reserved: this cms has no media library yet). ``path`` is
-    the file's path under ``media/`` in the archive; its checksum is in the manifest."""
+    """A line of ``media.jsonl``: an image of the media library. Its files (``source`` and
+    every rendition's ``key``) are in the archive as ``media/<key>``, each with its checksum
+    in the manifest."""
 
     id: Id
-    path: _text(500, 1)  # type: ignore[valid-type]
-    content_type: _text(100, 1)  # type: ignore[valid-type]
-    size: Annotated[int, Field(ge=0)]
+    content_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    original_name: _text(255)  # type: ignore[valid-type]
+    width: _Dimension
+    height: _Dimension
+    format: _ImageFormat
+    animated: bool = False
+    source: MediaKey
+    renditions: list[RenditionRecord]
     created_at: Moment
-    meta: dict[str, JsonValue] = Field(default_factory=dict)
+    uploader_id: Id | None = None
+
+    def files(self) -> list[str]:
+        """The keys of every file of the record: its source, then its renditions."""
+        return [self.source, *(rendition.key for rendition in self.renditions)]
 
 
 class SettingRecord(_Record):
@@ -157,7 +185,7 @@ _CORE_POST_FIELDS: dict[str, Any] = {
     "updated_at": (Moment, ...),
     "author_id": (Id | None, None),
     "editor_id": (Id | None, None),
-    "version": (Annotated[int, Field(ge=1, le=_MAX_ID)], ...),
+    "version": (Annotated[int, Field(ge=1, le=MAX_ID)], ...),
     "image": (_text(500) | None, None),
 }
 
@@ -248,6 +276,8 @@ async def export_site(
         finally:
             for writer in writers.values():
                 writer.close()
+        store = site.images.store if site.images is not None else None
+        media = await _media_files(store, folder / FILES["media"], progress)
         manifest = {
             "format": FORMAT,
             "version": VERSION,
@@ -259,10 +289,12 @@ async def export_site(
             ],
             "counts": {kind: writers[kind].count for kind in FILES},
             "checksums": {
-                FILES[kind]: f"sha256:{writers[kind].digest.hexdigest()}" for kind in FILES
+                **{FILES[kind]: f"sha256:{writers[kind].digest.hexdigest()}" for kind in FILES},
+                **{name: f"sha256:{digest}" for name, (_, digest, _) in media.items()},
             },
         }
-        await asyncio.to_thread(_write_archive, target, folder, manifest)
+        files = {name: (key, size) for name, (key, _, size) in media.items()}
+        await asyncio.to_thread(_write_archive, target, folder, manifest, store, files)
     return ExportSummary(target, dict(manifest["counts"]), manifest)  # type: ignore[call-overload]
 
 
@@ -279,7 +311,55 @@ async def _copy_records(
                 advance(len(batch))
 
 
-def _write_archive(target: Path, folder: Path, manifest: dict[str, Any]) -> None:
+async def _media_files(
+    store: MediaStore | None, records: Path, progress: Progress
+) -> dict[str, tuple[str, str, int]]:
+    """Every media file the media records name, as ``{"media/<key>": (key, sha256, size)}``;
+    ExportError when one is missing from the media store."""
+    wanted: dict[str, tuple[int, str]] = {}
+    with records.open("rb") as lines:
+        for line in lines:
+            record = MediaRecord.model_validate_json(line)
+            for key in record.files():
+                wanted.setdefault(f"{MEDIA_DIR}/{key}", (record.id, key))
+    if not wanted:
+        return {}
+    if store is None:
+        raise ExportError(
+            f"the site holds {len(wanted)} media file(s) but no [images] backend to read them"
+        )
+    found: dict[str, tuple[str, str, int]] = {}
+    with progress("Exporting media files", len(wanted)) as advance:
+        for name, (media_id, key) in wanted.items():
+            digest, size = await asyncio.to_thread(_digest_of, store, key, media_id)
+            found[name] = (key, digest, size)
+            advance(1)
+    return found
+
+
+def _digest_of(store: MediaStore, key: str, media_id: int) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with store.open(key) as content:
+            while chunk := content.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+    except FileNotFoundError:
+        raise ExportError(
+            f"media {media_id}: file {key} is missing from the media store "
+            "(cms images rebuild makes lost renditions again)"
+        ) from None
+    return digest.hexdigest(), size
+
+
+def _write_archive(
+    target: Path,
+    folder: Path,
+    manifest: dict[str, Any],
+    store: MediaStore | None = None,
+    media: dict[str, tuple[str, int]] | None = None,
+) -> None:
     partial = target.with_name(f".{target.name}.partial")
     # The archive holds password hashes: only its owner may read it.
     descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -303,6 +383,12 @@ def _write_archive(target: Path, folder: Path, manifest: dict[str, Any]) -> None
                     "",
                 )
                 with (folder / name).open("rb") as content:
+                    archive.addfile(member, content)
+            for name, (key, size) in (media or {}).items():
+                assert store is not None
+                member = tarfile.TarInfo(name)
+                member.size, member.mode, member.mtime = size, 0o600, info.mtime
+                with store.open(key) as content:
                     archive.addfile(member, content)
         os.replace(partial, target)
     except BaseException:
@@ -488,6 +574,7 @@ def validate_archive(archive: Archive, site: Site, supported: tuple[str, ...]) -
         "token ids": set(),
         "token hashes": set(),
         "media ids": set(),
+        "media hashes": set(),
         "setting keys": set(),
     }
     for kind in RECORD_KINDS:
@@ -502,6 +589,10 @@ def validate_archive(archive: Archive, site: Site, supported: tuple[str, ...]) -
                 continue
             for problem in _cross_check(kind, record, seen):
                 checks.add(f"{where}: {problem}")
+            if isinstance(record, MediaRecord):
+                for key in record.files():
+                    if not (archive.folder / MEDIA_DIR / key).is_file():
+                        checks.add(f"{where}: file {MEDIA_DIR}/{key} is not in the archive")
         if lines != archive.counts[kind]:
             checks.add(
                 f"{FILES[kind]} has {lines} record(s), the manifest says {archive.counts[kind]}"
@@ -535,6 +626,9 @@ def _cross_check(kind: str, record: Any, seen: dict[str, set[Any]]) -> Iterator[
             yield f"user_id {record.user_id} is not a user in this export"
     elif kind == "media":
         yield from unique("media ids", record.id, "media id")
+        yield from unique("media hashes", record.content_hash, "content_hash")
+        if record.uploader_id is not None and record.uploader_id not in seen["user ids"]:
+            yield f"uploader_id {record.uploader_id} is not a user in this export"
     else:
         yield from unique("setting keys", record.key, "setting")
 
@@ -574,15 +668,69 @@ async def load_archive(
             raise SiteNotEmpty(counts)
         supported = reader.kinds
     await asyncio.to_thread(validate_archive, archive, site, supported)
+    if archive.counts["media"] and site.images is None:
+        raise ExportError(
+            f"the export holds {archive.counts['media']} media record(s); this site has no "
+            "[images] backend to keep their files"
+        )
     models = _record_models(site)
-    async with storage.importing() as writer:
-        for kind in RECORD_KINDS:
-            total = archive.counts[kind]
-            if not total:
-                continue
-            with progress(f"Importing {kind}", total) as advance:
-                batches = _batches(archive, kind, models[kind])
-                while batch := await asyncio.to_thread(next, batches, None):
-                    await writer.write(kind, batch)
-                    advance(len(batch))
+    # Files first, then the rows: a row never names a file that is not there. They are
+    # named after their content, so one left behind by a failed import is harmless; those
+    # this import added are removed again all the same.
+    added = await _import_media_files(site, archive, progress)
+    try:
+        async with storage.importing() as writer:
+            for kind in RECORD_KINDS:
+                total = archive.counts[kind]
+                if not total:
+                    continue
+                with progress(f"Importing {kind}", total) as advance:
+                    batches = _batches(archive, kind, models[kind])
+                    while batch := await asyncio.to_thread(next, batches, None):
+                        await writer.write(kind, batch)
+                        advance(len(batch))
+    except BaseException:
+        if added and site.images is not None:
+            store = site.images.store
+            await asyncio.to_thread(_delete_files, store, added)
+        raise
     return ExportSummary(archive.source, dict(archive.counts), archive.manifest)
+
+
+async def _import_media_files(site: Site, archive: Archive, progress: Progress) -> list[str]:
+    """Put the archive's media files into the site's media store; return the keys added."""
+    if not archive.counts["media"] or site.images is None:
+        return []
+    store = site.images.store
+    keys: dict[str, None] = {}
+    for _, line in archive.lines("media"):
+        keys.update(dict.fromkeys(MediaRecord.model_validate_json(line, strict=True).files()))
+    added: list[str] = []
+    try:
+        with progress("Importing media files", len(keys)) as advance:
+            for key in keys:
+                if await asyncio.to_thread(
+                    _save_copy, store, archive.folder / MEDIA_DIR / key, key
+                ):
+                    added.append(key)
+                advance(1)
+    except BaseException:
+        await asyncio.to_thread(_delete_files, store, added)
+        raise
+    return added
+
+
+def _delete_files(store: MediaStore, keys: list[str]) -> None:
+    for key in keys:
+        store.delete(key)
+
+
+def _save_copy(store: MediaStore, source: Path, key: str) -> bool:
+    # save() moves its file in: give it a copy at a temporary path of its own (the
+    # archive's folder may be on another filesystem, and stays as it is).
+    staged = store.temporary_path(".import")
+    try:
+        shutil.copyfile(source, staged)
+        return store.save(key, staged)
+    finally:
+        staged.unlink(missing_ok=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, cast
 
@@ -71,6 +71,7 @@ class PostField:
 
     name: str
     type: type
+    _: KW_ONLY  # everything after name and type is named, as in DESIGN.md
     label: str = ""
     required: bool = False
     default: Any = None
@@ -82,7 +83,8 @@ class PostField:
     show: bool = True
     template: str | None = None
     head: str | None = None
-    plugin: str = field(default="", compare=False)
+    #: The plugin that declared the field; set by cms when it collects fields.
+    plugin: str = field(default="", compare=False, init=False)
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -290,6 +292,8 @@ def _friendly_message(name: str, item: Any) -> str:
     if kind == "string_pattern_mismatch":
         if name == "slug":
             return "Use lowercase letters, digits and single hyphens (like my-first-post)."
+        if name == "image":
+            return "Use the hash of an uploaded image (POST /api/media answers with it)."
         return "Control characters (such as NUL) are not allowed here."
     if kind == "extra_forbidden":
         return "This is not a field of posts."
@@ -306,6 +310,8 @@ def _friendly_message(name: str, item: Any) -> str:
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f]*$"
 NO_NUL = r"^[^\x00]*$"
+#: A post's ``image``: the content hash (hex SHA-256) of an image of the media library.
+MEDIA_HASH_PATTERN = r"^[0-9a-f]{64}$"
 
 
 def build_post_model(fields: Iterable[PostField], *, partial: bool = False) -> type[BaseModel]:
@@ -330,6 +336,14 @@ def build_post_model(fields: Iterable[PostField], *, partial: bool = False) -> t
         ),
         "body": optional(Annotated[str, Field(max_length=500_000, pattern=NO_NUL)], ""),
         "status": optional(Literal["draft", "published"], "draft"),
+        "image": (
+            Annotated[str, Field(pattern=MEDIA_HASH_PATTERN)] | None,
+            Field(
+                None,
+                description="Cover image: the hash of an uploaded image (see POST /api/media), "
+                "or null for none.",
+            ),
+        ),
     }
     for post_field in fields:
         annotation = post_field.annotation()

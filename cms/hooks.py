@@ -23,7 +23,7 @@ from cms.settings import SettingsError
 __all__ = ["DEFAULT_PLUGINS", "LoadedPlugin", "PluginError", "PluginHost"]
 
 #: Modules inside cms that implement its own behaviour through the same hooks.
-DEFAULT_PLUGINS = ("cms.default_plugin", "cms.field_templates", "cms.api")
+DEFAULT_PLUGINS = ("cms.default_plugin", "cms.field_templates", "cms.api", "cms.media")
 ENTRY_POINT_GROUP = "cms"
 SITE_PLUGIN_PACKAGE = "cms_site_plugins"
 
@@ -60,6 +60,8 @@ class PluginHost:
         self.pm = pluggy.PluginManager("cms")
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, LoadedPlugin] = {}
+        #: Every plugin name this site could load, disabled ones included.
+        self.known: set[str] = set()
 
     @classmethod
     def load(
@@ -80,6 +82,7 @@ class PluginHost:
             host.pm.set_blocked(name)
         if entry_point_plugins:
             for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+                host.known.add(entry_point.name)
                 if entry_point.name in blocked:
                     continue
                 try:
@@ -98,14 +101,17 @@ class PluginHost:
                 )
         if plugins_dir is not None and plugins_dir.is_dir():
             for path in sorted(plugins_dir.glob("*.py")):
+                host.known.add(path.stem)
                 if path.stem.startswith("_") or path.stem in blocked:
                     continue
                 module = _import_site_module(path)
                 host.register(module, path.stem, source=f"site {path}")
         for name, plugin in extra:
+            host.known.add(name)
             if name not in blocked:
                 host.register(plugin, name, source="registered in code")
         for module_name in DEFAULT_PLUGINS:
+            host.known.add(module_name)
             if module_name not in blocked:
                 host.register(importlib.import_module(module_name), module_name, source="cms")
         try:

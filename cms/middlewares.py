@@ -13,6 +13,7 @@ from cms.auth import can, check_csrf, current_user
 from cms.contracts import DependencyUnavailable
 from cms.hooks import PluginError
 from cms.keys import SITE_KEY
+from cms.uploads import leading_csrf_token, streams_uploads
 
 __all__ = [
     "csrf_middleware",
@@ -75,6 +76,9 @@ async def _handle(request: web.Request, exc: BaseException) -> web.StreamRespons
 async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Unsafe requests need a same-origin ``Origin`` (when sent) and the session's token.
 
+    The token comes from the ``X-CSRF-Token`` header or the form's ``csrf_token``; for
+    views that stream uploads (``streams_uploads``) it must be the form's first part.
+
     API calls that carry no ambient credentials are exempt: those with an
     ``Authorization`` header (the API views then judge them by it alone, never by the
     session) and those without a session cookie (nothing to forge; the views answer 401).
@@ -84,7 +88,14 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if not _same_origin(request):
         raise web.HTTPForbidden(reason="Cross-site request refused")
     submitted = request.headers.get("X-CSRF-Token")
-    if submitted is None and request.content_type in (
+    if (
+        submitted is None
+        and request.content_type == "multipart/form-data"
+        and streams_uploads(request)
+    ):
+        # Never the whole form in memory: the token must be the first part (cms.uploads).
+        submitted = await leading_csrf_token(request)
+    elif submitted is None and request.content_type in (
         "application/x-www-form-urlencoded",
         "multipart/form-data",
     ):

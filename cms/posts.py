@@ -3,6 +3,7 @@ shared by the admin views and (later) the API."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,8 +13,11 @@ from slugify import slugify
 
 from cms.contracts import Post, User
 from cms.fields import FieldValidationError
+from cms.hooks import PluginError
 from cms.rendering import render_body
 from cms.site import Site
+
+log = logging.getLogger("cms")
 
 __all__ = ["delete_post", "save_post", "slug_from_title"]
 
@@ -44,6 +48,10 @@ async def save_post(
     except ValidationError as error:
         raise FieldValidationError.from_pydantic(error) from None
     data: dict[str, Any] = validated.model_dump()
+    if data.get("image") and not await site.storage.find_media([data["image"]]):
+        raise FieldValidationError(
+            {"image": "There is no uploaded image with this hash; upload the image first."}
+        )
     if site.plugins.implements("prepare_post"):
         await site.plugins.call("prepare_post", post=data, request=request, cms=site)
     data["slug"] = data.get("slug") or slug_from_title(data["title"])
@@ -56,12 +64,22 @@ async def save_post(
             post_id, data, editor_id=user.id if user else None, expected_version=expected_version
         )
         created = False
-    await site.plugins.call("post_saved", post=post, created=created, cms=site)
+    await _announce(site, "post_saved", post=post, created=created, cms=site)
     return post
 
 
 async def delete_post(site: Site, post_id: int, *, expected_version: int | None = None) -> Post:
     """Delete a post and tell plugins; raises PostNotFound or VersionConflict."""
     post = await site.storage.delete_post(post_id, expected_version=expected_version)
-    await site.plugins.call("post_deleted", post=post, cms=site)
+    await _announce(site, "post_deleted", post=post, cms=site)
     return post
+
+
+async def _announce(site: Site, hook: str, **kwargs: Any) -> None:
+    """Tell plugins about a change that has happened already. A plugin that fails is
+    logged by name; the change stands, so the user is not told it failed and tempted to
+    repeat it."""
+    try:
+        await site.plugins.call(hook, **kwargs)
+    except PluginError:
+        log.exception("%s: a plugin failed after the change was stored", hook)

@@ -7,7 +7,6 @@ key, the value and what is allowed, so ``cms serve`` can stop with it.
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
@@ -56,6 +55,8 @@ class SiteSection(_Section):
 class ServerSection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
+    #: Processes serving the port (``cms serve --workers N`` overrides it).
+    workers: int = Field(1, ge=1, le=256)
 
 
 class BackendSection(_Section):
@@ -103,7 +104,8 @@ class Settings(BaseSettings):
     server: ServerSection = ServerSection()
     storage: StorageSection = StorageSection()
     sessions: SessionsSection = SessionsSection()
-    images: ImagesSection | None = None
+    # Images on by default (the built-in Pillow plugin); None only for sites built in code.
+    images: ImagesSection | None = ImagesSection()
     plugins: PluginsSection = PluginsSection()
 
     # Where the settings came from; relative paths in options are relative to ``base_dir``.
@@ -186,7 +188,9 @@ def _section_names() -> list[str]:
     return [name for name in Settings.model_fields if name not in ("path", "base_dir")]
 
 
-def _format_key(loc: tuple[int | str, ...]) -> str:
+def _format_key(loc: tuple[int | str, ...], prefix: str | None = None) -> str:
+    if prefix is not None:
+        return f"{prefix} {'.'.join(str(part) for part in loc)}".rstrip()
     if not loc:
         return "(top level)"
     section, *rest = (str(part) for part in loc)
@@ -213,11 +217,17 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[st
     return [name for name in current.model_fields if name not in hidden]
 
 
-def describe_validation_error(error: ValidationError, model: type[BaseModel] = Settings) -> str:
-    """One line for the first problem in ``error``: key, value, and what is allowed."""
+def describe_validation_error(
+    error: ValidationError, model: type[BaseModel] = Settings, *, prefix: str | None = None
+) -> str:
+    """One line for the first problem in ``error``: key, value, and what is allowed.
+
+    Keys are ``[section] key`` for the settings file itself; a model that validates one
+    table (a backend's options, a plugin's settings) names it with ``prefix``.
+    """
     first = error.errors(include_url=False)[0]
     loc = tuple(first["loc"])
-    key = _format_key(loc)
+    key = _format_key(loc, prefix)
     value = first.get("input")
     if first["type"] == "extra_forbidden":
         allowed = _allowed_keys(model, loc)
@@ -235,7 +245,6 @@ def describe_validation_error(error: ValidationError, model: type[BaseModel] = S
 
 
 PluginModel = TypeVar("PluginModel", bound=BaseModel)
-_LEADING_KEY = re.compile(r"^\[([^\]]+)\](?: (?!=)(\S+))?")
 
 
 def plugin_settings(cms: Any, plugin: str, model: type[PluginModel]) -> PluginModel:
@@ -249,10 +258,5 @@ def plugin_settings(cms: Any, plugin: str, model: type[PluginModel]) -> PluginMo
     try:
         return model.model_validate(settings.plugins.options_for(plugin))
     except ValidationError as error:
-        detail = describe_validation_error(error, model)
-        # describe_validation_error names the first key part as a section: here it is a key.
-        match = _LEADING_KEY.match(detail)
-        if match:
-            key = match.group(1) + (f".{match.group(2)}" if match.group(2) else "")
-            detail = key + detail[match.end() :]
-        raise SettingsError(f"[plugins.{plugin}] {detail}") from None
+        detail = describe_validation_error(error, model, prefix=f"[plugins.{plugin}]")
+        raise SettingsError(detail) from None

@@ -112,6 +112,7 @@ class Site:
         """Resolve backends, theme, fields and routes; raise SettingsError or PluginError."""
         if self.configured:
             return
+        self._check_plugin_names()
         self._theme = load_theme(
             self.theme_name,
             self.settings.base_dir,
@@ -138,6 +139,23 @@ class Site:
         self.routes = await self._collect_routes()
         self.configured = True
 
+    def _check_plugin_names(self) -> None:
+        """``[plugins] disabled`` and ``[plugins.<name>]`` must name plugins that exist: a
+        typo would otherwise silently leave a plugin running or unconfigured."""
+        section = self.settings.plugins
+        known = self.plugins.known
+        listing = ", ".join(sorted(known))
+        for name in section.disabled:
+            if name not in known:
+                raise SettingsError(
+                    f"[plugins] disabled: {name!r} is not an installed plugin; known: {listing}"
+                )
+        for name in sorted(section.model_extra or {}):
+            if name not in known:
+                raise SettingsError(
+                    f"[plugins.{name}]: no plugin named {name!r} is installed; known: {listing}"
+                )
+
     async def _resolve(self, section: str, hook: str, config: BackendSection) -> tuple[Any, Any]:
         offered: dict[str, tuple[str, Any]] = {}
         for plugin, backends in await self.plugins.call_named(hook):
@@ -159,10 +177,11 @@ class Site:
         try:
             options = backend.options.model_validate(config.options)
         except ValidationError as error:
-            detail = describe_validation_error(error, backend.options)
-            # describe_validation_error names the first part as a section; here it is a key.
-            detail = detail.replace("[", "", 1).replace("]", "", 1)
-            raise SettingsError(f"[{section}] options ({config.backend}): {detail}") from None
+            raise SettingsError(
+                describe_validation_error(
+                    error, backend.options, prefix=f"[{section}] options ({config.backend}):"
+                )
+            ) from None
         return backend, options
 
     async def _collect_fields(self) -> list[PostField]:

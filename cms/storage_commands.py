@@ -14,6 +14,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from cms.cli_options import CONFIG_ERROR_EXIT, fail, settings_option
 from cms.contracts import DependencyUnavailable, MigrationReport, SiteNotEmpty
 from cms.hooks import PluginError
 from cms.settings import SettingsError, load_settings
@@ -23,25 +24,11 @@ __all__ = ["export_command", "import_command", "migrate_command"]
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
-CONFIG_ERROR_EXIT = 2
-
-
-def _settings_option(function: F) -> F:
-    # The same option as cms.cli.settings_option; not imported from there because
-    # cms.cli imports this module.
-    return click.option(
-        "--settings",
-        "settings_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        envvar="CMS_SETTINGS",
-        help="Settings file [default: ./settings.toml]",
-    )(function)
+_settings_option = settings_option
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(code)
+    fail(message, code)
 
 
 def _with_site(settings_path: Path | None, work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:

@@ -29,9 +29,11 @@ from cms.theming import DEFAULT_THEME, Theme, bundled_themes_dir
 
 __all__ = [
     "ENVIRONMENT_OPTIONS",
+    "TEMPLATE_NAMES_KEY",
     "THEME_FILTERS",
     "ThemeFileLoader",
     "build_loader",
+    "choose_template",
     "plugin_template_dirs",
     "setup_templates",
     "template_name_parts",
@@ -52,6 +54,25 @@ def _format_date(value: Any, fmt: str = "%-d %B %Y") -> str:
 
 #: Filters cms gives every theme.
 THEME_FILTERS: dict[str, Callable[..., Any]] = {"date": _format_date}
+
+#: Every template name the loader chain knows, listed at start-up; None under --reload.
+TEMPLATE_NAMES_KEY: web.AppKey[frozenset[str] | None] = web.AppKey("cms_template_names")
+
+
+def choose_template(
+    env: jinja2.Environment, names: Sequence[str], known: frozenset[str] | None
+) -> jinja2.Template:
+    """The first of ``names`` that exists. With ``known`` (the names listed at start-up),
+    names that do not exist (``post-<slug>.html``, say) cost a set lookup instead of a
+    walk through every folder of the loader chain on every request."""
+    if known is not None:
+        for name in names:
+            if name in known:
+                try:
+                    return env.get_template(name)
+                except jinja2.TemplateNotFound:
+                    continue  # listed but refused (a link out of its folder): try the next
+    return env.select_template(names)
 
 
 def template_name_parts(name: str) -> list[str] | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import jinja2
 
-from cms.cli import fail, settings_option
+from cms.cli_options import fail, settings_option
 from cms.hooks import PluginError, PluginHost
 from cms.settings import Settings, SettingsError, load_settings
 

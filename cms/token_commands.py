@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from cms.contracts import ApiToken
+from cms.cli_options import fail, load_or_fail, run_or_fail, settings_option
+from cms.contracts import MAX_ID, ApiToken
 
 if TYPE_CHECKING:
     from cms.site import Site
@@ -23,26 +24,15 @@ __all__ = ["tokens"]
 T = TypeVar("T")
 
 
-def _settings_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    # The same option as cms.cli.settings_option; not imported from there because
-    # cms.cli imports this module.
-    return click.option(
-        "--settings",
-        "settings_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        envvar="CMS_SETTINGS",
-        help="Settings file [default: ./settings.toml]",
-    )(function)
+_settings_option = settings_option
 
 
 def _with_storage(settings_path: Path | None, work: Callable[[Site], Awaitable[T]]) -> T:
     """Run ``work`` with the site's storage open (and its schema up to date)."""
-    from cms.cli import _load, _run
     from cms.site import Site
 
     async def run() -> T:
-        site = Site(_load(settings_path))
+        site = Site(load_or_fail(settings_path))
         await site.configure()
         await site.storage.open()
         try:
@@ -51,13 +41,10 @@ def _with_storage(settings_path: Path | None, work: Callable[[Site], Awaitable[T
         finally:
             await site.storage.close()
 
-    result: T = _run(run())
-    return result
+    return run_or_fail(run())
 
 
-def _fail(message: str) -> None:
-    from cms.cli import fail
-
+def _fail(message: str) -> NoReturn:
     fail(message, code=1)
 
 
@@ -146,7 +133,7 @@ def _state(token: ApiToken, now: datetime) -> str:
 
 @tokens.command("revoke")
 @_settings_option
-@click.argument("token_id", type=click.IntRange(1, 2**31 - 1), metavar="ID")
+@click.argument("token_id", type=click.IntRange(1, MAX_ID), metavar="ID")
 def tokens_revoke(settings_path: Path | None, token_id: int) -> None:
     """Revoke token ID (see `cms tokens list`): it stops working at once."""
 

@@ -3,11 +3,15 @@ real HTTP through aiohttp's test client, and a sign-in helper."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -27,14 +31,61 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def service_url(env_var: str, what: str) -> str:
-    """The URL of a real service for tests, or skip (fail, in CI) when it is not set."""
+    """The URL of a real service for tests, or skip (fail, in CI) when it is not set.
+
+    For PostgreSQL it is a database of this test run's own, made on the server the
+    variable names, so two runs at once never drop each other's tables.
+    """
     url = os.environ.get(env_var)
     if url:
-        return url
+        return _private_postgres(url) if env_var == POSTGRES_URL_ENV else url
     reason = f"{what} tests need {env_var} (e.g. set by .ci/run)"
     if os.environ.get(REQUIRE_SERVICES_ENV):
         pytest.fail(f"{reason}; {REQUIRE_SERVICES_ENV} forbids skipping them")
     pytest.skip(reason)
+
+
+_private_databases: dict[str, str] = {}
+
+
+def _in_thread(coroutine: Any) -> Any:
+    """Run a coroutine to completion from sync code, even inside a running loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def _private_postgres(url: str) -> str:
+    if url not in _private_databases:
+        import asyncpg
+
+        name = f"cms_test_{os.getpid()}_{secrets.token_hex(3)}"
+
+        async def create() -> None:
+            conn = await asyncpg.connect(url)
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+
+        _in_thread(create())
+        _private_databases[url] = urlsplit(url)._replace(path=f"/{name}").geturl()
+    return _private_databases[url]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drop the databases this run made."""
+    import asyncpg
+
+    async def drop(server_url: str, private_url: str) -> None:
+        conn = await asyncpg.connect(server_url)
+        try:
+            name = urlsplit(private_url).path.lstrip("/")
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    for server_url, private_url in _private_databases.items():
+        _in_thread(drop(server_url, private_url))
 
 
 def write_settings(directory: Path, text: str) -> Path:

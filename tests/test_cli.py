@@ -326,3 +326,26 @@ async def test_posts_and_sign_in_survive_a_restart(tmp_path: Path, key_source: s
         assert "Traceback" not in server.log_text()
     finally:
         await server.kill()
+
+
+def test_a_short_or_damaged_secret_key_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "settings.toml").write_text("", encoding="utf-8")
+    short = run_cms(
+        "serve",
+        "--settings",
+        "settings.toml",
+        cwd=tmp_path,
+        env={**cms_env(), "CMS_SECRET_KEY": "short"},
+    )
+    assert short.returncode == 2
+    assert short.stderr.strip().splitlines() == [
+        "Error: CMS_SECRET_KEY is 5 characters; use at least 16 random characters "
+        "(or unset it to use a generated key)"
+    ]
+    env = cms_env()
+    env.pop("CMS_SECRET_KEY", None)
+    (tmp_path / ".cms-secret-key").write_text("not base64 at all!\n", encoding="ascii")
+    damaged = run_cms("serve", "--settings", "settings.toml", cwd=tmp_path, env=env)
+    assert damaged.returncode == 2
+    assert len(damaged.stderr.strip().splitlines()) == 1
+    assert ".cms-secret-key" in damaged.stderr and "Traceback" not in damaged.stderr

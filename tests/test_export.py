@@ -590,3 +590,105 @@ def test_cli_export_needs_an_up_to_date_schema_and_names_what_it_leaves_out(
         "plugin: kept with its data; it is not exported"
     ) in leftover.stderr.splitlines(), output_of(leftover)
     assert (tmp_path / "b.tar.gz").exists()
+
+
+# -- media -----------------------------------------------------------------------------------
+
+
+async def media_site(site_dir: Path, storage: dict[str, Any], folder: str) -> Site:
+    """A site whose media folder is ``folder`` (two sites in one test folder)."""
+    images = {"backend": "pillow", "options": {"media_dir": folder, "workers": 1}}
+    site = Site(make_settings(site_dir, storage=storage, images=images))
+    await site.configure()
+    await site.storage.open()
+    await site.storage.migrate()
+    return site
+
+
+async def test_media_rows_and_files_round_trip(
+    site_dir: Path, storage_settings: dict[str, Any], sites: list[Site], tmp_path: Path
+) -> None:
+    from cms.media import store_upload
+    from cms.uploads import UploadedFile
+    from tests.image_files import photo, transparent_png
+
+    source = await media_site(
+        site_dir, {"backend": "sqlite", "options": {"path": str(tmp_path / "m.db")}}, "media-a"
+    )
+    sites.append(source)
+    uploader = await source.storage.create_user("Uploader", "x" * 20, "author")
+    assert source.images is not None
+    await source.images.open()
+    try:
+        for name, data in (("p.jpg", photo(900, 500)), ("t.png", transparent_png(300, 200))):
+            path = source.images.store.temporary_path(".upload")
+            path.write_bytes(data)
+            upload = UploadedFile(path, name, len(data), hashlib.sha256(data).hexdigest())
+            await store_upload(source, upload, uploader=uploader)
+    finally:
+        await source.images.close()
+    originals = await source.storage.list_media()
+    assert len(originals) == 2
+    archive = tmp_path / "media.tar.gz"
+    summary = await export_site(source, archive)
+    assert summary.counts["media"] == 2
+    files = members(archive)
+    keys = {key for media in originals for key in media.keys}
+    assert {name for name in files if name.startswith("media/")} == {f"media/{k}" for k in keys}
+    record = json.loads(files["media.jsonl"].splitlines()[0])
+    assert record["original_name"] == "p.jpg" and record["uploader_id"] == uploader.id
+
+    target = await media_site(site_dir, storage_settings, "media-b")
+    sites.append(target)
+    imported = await import_site(target, archive)
+    assert imported.counts["media"] == 2
+    assert await target.storage.list_media() == originals
+    for key in keys:
+        assert (site_dir / "media-b" / key).read_bytes() == (
+            site_dir / "media-a" / key
+        ).read_bytes()
+    assert not list((site_dir / "media-b" / ".tmp").iterdir())
+
+
+async def test_an_export_missing_a_media_file_imports_nothing(
+    site_dir: Path, sites: list[Site], tmp_path: Path
+) -> None:
+    from tests.image_files import photo
+
+    source = await media_site(
+        site_dir, {"backend": "sqlite", "options": {"path": str(tmp_path / "s.db")}}, "media-a"
+    )
+    sites.append(source)
+    assert source.images is not None
+    await source.images.open()
+    try:
+        path = source.images.store.temporary_path(".upload")
+        path.write_bytes(photo(400, 300))
+        stored = await source.images.ingest(path, "p.jpg")
+    finally:
+        await source.images.close()
+    await source.storage.create_media(stored, original_name="p.jpg", uploader_id=None)
+    archive = tmp_path / "media.tar.gz"
+    await export_site(source, archive)
+    broken = tmp_path / "broken.tar.gz"
+    lost = f"media/{stored.renditions[0].key}"
+
+    def drop(files: dict[str, bytes]) -> None:
+        del files[lost]
+        manifest = json.loads(files["manifest.json"])
+        del manifest["checksums"][lost]
+        files["manifest.json"] = json.dumps(manifest).encode()
+
+    rebuild(archive, broken, drop)
+    target = await media_site(
+        site_dir, {"backend": "sqlite", "options": {"path": str(tmp_path / "t.db")}}, "media-b"
+    )
+    sites.append(target)
+    with pytest.raises(ExportError, match=f"file {lost} is not in the archive"):
+        await import_site(target, broken)
+    assert await target.storage.list_media() == []
+    assert not [p for p in (site_dir / "media-b").rglob("*") if p.is_file()]
+    # A media file gone from the store stops an export, naming it.
+    (site_dir / "media-a" / stored.renditions[0].key).unlink()
+    with pytest.raises(ExportError, match="is missing from the media store"):
+        await export_site(source, tmp_path / "again.tar.gz")

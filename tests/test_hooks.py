@@ -262,3 +262,29 @@ async def test_a_plugin_that_raises_is_named(make_client: ClientFactory) -> None
 
     with pytest.raises(PluginError, match="plugin 'broken' raised in register_post_fields"):
         await make_client(plugins=[("broken", Broken())])
+
+
+async def test_a_failing_post_saved_hook_does_not_undo_or_fail_the_save(
+    make_client: ClientFactory,
+) -> None:
+    from cms import hookimpl
+
+    class Flaky:
+        @hookimpl
+        def post_saved(self, post: Any) -> None:
+            raise RuntimeError("the search index is down")
+
+        @hookimpl
+        def post_deleted(self, post: Any) -> None:
+            raise RuntimeError("the search index is down")
+
+    client = await make_client(plugins=[("flaky", Flaky())])
+    await setup_admin(client)
+    response = await create_post(client, title="Kept")
+    assert response.status == 303
+    posts = await site_of(client).storage.list_posts(order="updated")
+    assert [post.slug for post in posts] == ["kept"]
+    post_id = response.headers["Location"].split("/")[3]
+    deleted = await post_form(client, f"/admin/posts/{post_id}/delete", {}, form_page="/admin/")
+    assert deleted.status == 303
+    assert await site_of(client).storage.get_post(int(post_id)) is None

@@ -189,8 +189,7 @@ async def test_deep_page_uses_the_index_and_reads_no_more_than_the_first(
     sqlite_storage: SqlStorage, tmp_path: Path, tied: bool
 ) -> None:
     storage = sqlite_storage
-    ids, insert_seconds = await seed(storage, tied=tied)
-    assert insert_seconds < 5, insert_seconds
+    ids, _ = await seed(storage, tied=tied)
     deep_cursor = await cursor_of(storage, ids[9_989])  # the 9,990th post, newest first
     second_cursor = await cursor_of(storage, ids[PAGE - 1])
 
@@ -289,8 +288,7 @@ async def test_postgres_deep_page_reads_one_page_of_the_index(
     postgres_storage: SqlStorage, tied: bool
 ) -> None:
     storage = postgres_storage
-    ids, insert_seconds = await seed(storage, tied=tied)
-    assert insert_seconds < 10, insert_seconds
+    ids, _ = await seed(storage, tied=tied)
     await raw(storage, text("ANALYZE cms_posts"))
     deep_cursor = await cursor_of(storage, ids[9_989])
 

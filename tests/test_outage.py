@@ -20,7 +20,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from cms import hookimpl
-from cms.contracts import DependencyUnavailable, Storage
+from cms.contracts import DependencyUnavailable, Storage, StoredImage
 from cms.site import Site
 from tests.cli_support import Server, cms_env, free_port, submit_form
 from tests.conftest import (
@@ -223,6 +223,7 @@ def every_storage_call(now: datetime) -> dict[str, Callable[[Any], Awaitable[Any
             pass
 
     post = {"title": "t", "slug": "t", "body": "", "html": "", "status": "draft"}
+    image = StoredImage("a" * 64, 10, 10, "jpeg", "sources/aa/a.jpg", ())
     return {
         "check": lambda s: s.check(),
         "migrate": lambda s: s.migrate(),
@@ -240,7 +241,7 @@ def every_storage_call(now: datetime) -> dict[str, Callable[[Any], Awaitable[Any
         "bump_session_generation": lambda s: s.bump_session_generation(1),
         "list_users": lambda s: s.list_users(),
         "update_user": lambda s: s.update_user(1, role="editor"),
-        "record_attempt": lambda s: s.record_attempt("key", 60),
+        "record_attempt": lambda s: s.record_attempt("key", 60, 10),
         "recent_attempts": lambda s: s.recent_attempts("key", 60),
         "clear_attempts": lambda s: s.clear_attempts("key"),
         "create_token": lambda s: s.create_token(1, "a" * 64, prefix="cms_abc"),
@@ -251,6 +252,11 @@ def every_storage_call(now: datetime) -> dict[str, Callable[[Any], Awaitable[Any
         "touch_token": lambda s: s.touch_token(1, now),
         "exporting": export,
         "importing": import_,
+        "create_media": lambda s: s.create_media(image, original_name="a.jpg", uploader_id=None),
+        "get_media": lambda s: s.get_media(1),
+        "find_media": lambda s: s.find_media(["a" * 64]),
+        "list_media": lambda s: s.list_media(),
+        "update_media": lambda s: s.update_media(1, image),
     }
 
 

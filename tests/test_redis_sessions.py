@@ -316,7 +316,8 @@ async def test_a_redis_that_stops_answering_fails_fast_with_503(
             response = await client.get("/admin/", allow_redirects=False)
             assert response.status == 503
             assert response.headers["Retry-After"]
-            assert time.monotonic() - started < 2.5
+            # Without short timeouts this would hang; the bound leaves room for a busy machine.
+            assert time.monotonic() - started < 6
             health = await client.get("/healthz")
             assert health.status == 503
             assert "sessions" in (await health.json())["down"]

@@ -577,3 +577,11 @@ async def test_hsts_only_when_the_site_is_https(make_client: Any) -> None:
     secure = await make_client(site={"base_url": "https://example.org"})
     response = await secure.get("/healthz")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+async def test_excerpts_show_characters_not_entities(admin_client: TestClient[Any, Any]) -> None:
+    response = await create_post(admin_client, title="Ampersands", body="Tom & Jerry <3 *a*")
+    assert response.status == 303
+    index = await (await admin_client.get("/")).text()
+    assert "Tom &amp; Jerry &lt;3" in index  # escaped once by the template
+    assert "&amp;amp;" not in index and "&amp;lt;" not in index

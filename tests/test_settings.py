@@ -256,3 +256,15 @@ def test_environment_override_reaches_the_command(tmp_path: Path) -> None:
     assert result.returncode == 2, shown
     assert "oracle" in result.stderr, shown
     assert "Traceback" not in result.stdout + result.stderr, shown
+
+
+async def test_unknown_plugin_names_in_settings_stop_start_up(site_dir: Path) -> None:
+    from cms.site import Site
+    from tests.conftest import make_settings
+
+    typo = make_settings(site_dir, plugins={"disabled": ["sql_storag"]})
+    with pytest.raises(SettingsError, match=r"\[plugins\] disabled: 'sql_storag' is not"):
+        await Site(typo).configure()
+    table = make_settings(site_dir, plugins={"nope": {"x": 1}})
+    with pytest.raises(SettingsError, match=r"\[plugins\.nope\]: no plugin named 'nope'"):
+        await Site(table).configure()

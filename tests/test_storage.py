@@ -8,6 +8,7 @@ PostgreSQL runs when CMS_TEST_POSTGRES_URL points at a server (see conftest).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -676,3 +677,82 @@ async def test_unreachable_postgres_is_dependency_unavailable(site_dir: Path) ->
         assert time.perf_counter() - started < 10
     finally:
         await storage.close()
+
+
+async def test_a_sql_mistake_is_an_error_not_an_outage(storage: SqlStorage) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from cms.contracts import DependencyUnavailable
+
+    with pytest.raises(DBAPIError) as raised:
+        async with storage._writing() as conn:
+            await conn.execute(text("SELECT no_such_column FROM cms_posts"))
+    assert not isinstance(raised.value, DependencyUnavailable)
+
+
+# -- media -----------------------------------------------------------------------------------
+
+
+def stored_image(content: str, *widths: int, source: str = "") -> Any:
+    from cms.contracts import Rendition, StoredImage
+
+    digest = hashlib.sha256(content.encode()).hexdigest()
+    renditions = tuple(
+        Rendition(f"{digest[:2]}/{digest[:28]}{w:04d}.webp", w, w * 2, "webp", w * 10)
+        for w in widths
+    )
+    return StoredImage(
+        content_hash=digest,
+        width=max(widths),
+        height=max(widths) * 2,
+        format="jpeg",
+        source=source or f"sources/{digest[:2]}/{digest[:32]}.jpg",
+        renditions=renditions,
+    )
+
+
+async def test_media_rows_round_trip_and_dedupe_by_content(storage: SqlStorage) -> None:
+    uploader = await storage.create_user("uploader", "x" * 20, "author")
+    assert uploader is not None
+    image = stored_image("one", 320, 800)
+    created = await storage.create_media(
+        image, original_name="Ünïcode photo.JPG", uploader_id=uploader.id
+    )
+    assert created.id > 0 and created.content_hash == image.content_hash
+    assert (created.width, created.height, created.format) == (800, 1600, "jpeg")
+    assert created.renditions == image.renditions and created.source == image.source
+    assert created.original_name == "Ünïcode photo.JPG" and created.uploader == "uploader"
+    assert created.created_at.tzinfo is not None
+    assert await storage.get_media(created.id) == created
+    assert await storage.get_media(created.id + 100) is None
+    # The same bytes again: the first row, unchanged (whoever uploads them).
+    again = await storage.create_media(
+        stored_image("one", 1600), original_name="other.jpg", uploader_id=None
+    )
+    assert again == created
+
+    other = await storage.create_media(
+        stored_image("two", 320), original_name="b", uploader_id=None
+    )
+    found = await storage.find_media([other.content_hash, created.content_hash, "f" * 64])
+    assert sorted(m.id for m in found) == [created.id, other.id]
+    assert await storage.find_media([]) == []
+    assert [m.id for m in await storage.list_media()] == [created.id, other.id]
+    assert [m.id for m in await storage.list_media(after_id=created.id)] == [other.id]
+    assert [m.id for m in await storage.list_media(limit=1)] == [created.id]
+
+    rebuilt = stored_image("one", 480, source=created.source)
+    updated = await storage.update_media(created.id, rebuilt)
+    assert updated.renditions == rebuilt.renditions and updated.width == 480
+    assert updated.content_hash == created.content_hash and updated.id == created.id
+    with pytest.raises(LookupError):
+        await storage.update_media(created.id + 100, rebuilt)
+
+
+async def test_concurrent_uploads_of_the_same_bytes_make_one_row(storage: SqlStorage) -> None:
+    image = stored_image("same", 320)
+    rows = await asyncio.gather(
+        *(storage.create_media(image, original_name=f"{n}.jpg", uploader_id=None) for n in range(8))
+    )
+    assert len({row.id for row in rows}) == 1
+    assert len(await storage.list_media()) == 1

@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient
 from cms import PostField, hookimpl
 from cms.app import create_app
 from cms.contracts import Post
+from cms.media import IMAGE_SETS_VAR, ImageSet
 from cms.settings import SettingsError
 from cms.site import Site
 from cms.theming import ThemeManifest, bundled_themes_dir, load_theme, read_manifest
@@ -238,12 +239,27 @@ async def test_journal_covers_show_images_when_posts_have_them(
             author="ann", editor=None, author_id=1, version=1, image=image,
         )  # fmt: skip
 
-    html = env.get_template("index.html").render(
-        posts=[post(1, "covers/sea.jpg"), post(2, "https://img.example/a.jpg"), post(3, None)],
-        next_url=None, is_first_page=True, user=None, csrf_token="", request=None,
+    # A post's image is the hash of an image of the media library; cms loads the page's
+    # images before it renders (cms.media), as IMAGE_SETS_VAR.
+    sea_hash = "5e" * 32
+    sea = ImageSet(
+        sea_hash, 1600, 1000,
+        {
+            "webp": (("/media/5e/1.webp", 320, 200), ("/media/5e/2.webp", 1600, 1000)),
+            "jpeg": (("/media/5e/1.jpg", 320, 200), ("/media/5e/2.jpg", 1600, 1000)),
+        },
     )  # fmt: skip
-    assert '<img class="cover__image" src="/media/covers/sea.jpg"' in html
-    assert 'src="https://img.example/a.jpg"' in html
+    html = env.get_template("index.html").render(
+        posts=[post(1, sea_hash), post(2, "https://img.example/a.jpg"), post(3, None)],
+        next_url=None, is_first_page=True, user=None, csrf_token="", request=None,
+        **{IMAGE_SETS_VAR: {sea_hash: sea}},
+    )  # fmt: skip
+    assert (
+        '<source type="image/webp" srcset="/media/5e/1.webp 320w, /media/5e/2.webp 1600w"' in html
+    )
+    assert 'srcset="/media/5e/1.jpg 320w, /media/5e/2.jpg 1600w"' in html
+    assert 'width="1600" height="1000" alt="" class="cover__image"' in html
+    assert '<img src="https://img.example/a.jpg" alt="" class="cover__image"' in html
     assert '<span class="cover__initial" aria-hidden="true">P</span>' in html
     assert " style=" not in html and "<script" not in html
 

@@ -3,6 +3,7 @@ Retry-After; counted where every worker sees it (storage, or Redis with Redis se
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,6 +20,7 @@ from tests.conftest import (
     REDIS_URL_ENV,
     ClientFactory,
     login,
+    post_form,
     service_url,
     setup_admin,
     site_of,
@@ -123,3 +125,27 @@ async def test_attempts_are_counted_in_redis_when_sessions_are(
         if keys:
             await redis.delete(*keys)
         await redis.aclose()
+
+
+async def test_a_burst_of_concurrent_guesses_cannot_slip_past_the_limit(
+    make_client: ClientFactory, sessions: dict[str, Any]
+) -> None:
+    client = await make_client(sessions=sessions)
+    await setup_admin(client)
+    responses = await asyncio.gather(
+        *(login(client, ADMIN_NAME, "wrong password") for _ in range(4 * LOGIN_ATTEMPT_LIMIT))
+    )
+    statuses = sorted(response.status for response in responses)
+    assert statuses.count(401) == LOGIN_ATTEMPT_LIMIT
+    assert statuses.count(429) == 3 * LOGIN_ATTEMPT_LIMIT
+
+
+async def test_the_current_password_check_is_throttled_too(
+    make_client: ClientFactory, sessions: dict[str, Any]
+) -> None:
+    client = await make_client(sessions=sessions)
+    await setup_admin(client)
+    form = {"current_password": "wrong", "password": "x" * 12, "password_confirm": "x" * 12}
+    for _ in range(LOGIN_ATTEMPT_LIMIT):
+        assert (await post_form(client, "/admin/account", form)).status == 422
+    assert (await post_form(client, "/admin/account", form)).status == 429

@@ -213,6 +213,7 @@ async def test_the_admin_creates_a_token_shown_once(client: Client) -> None:
     page = await client.get("/admin/")
     assert 'href="/admin/tokens"' in await page.text()  # in the admin navigation
     response = await post_form(client, "/admin/tokens", {"label": "my script", "expires": "30d"})
+    assert response.headers["Cache-Control"] == "no-store"
     assert response.status == 200, await response.text()
     text = await response.text()
     match = _NEW_TOKEN.search(text)

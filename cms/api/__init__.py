@@ -2,7 +2,8 @@
 
 Like :mod:`cms.default_plugin`, its routes are ``trylast``, so a plugin can add to the
 API or replace one of its routes by name (``api-posts``, ``api-post``,
-``api-openapi``, ``admin-tokens``, ``admin-token-revoke``).
+``api-openapi``, ``api-media``, ``api-media-item``, ``admin-tokens``,
+``admin-token-revoke``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from cms.api.errors import ApiError
+from cms.api.media import MediaItemView, MediaUploadView
 from cms.api.openapi import build_openapi
 from cms.api.schemas import build_api_models
 from cms.api.views import (
@@ -34,6 +36,8 @@ def register_routes(cms: Any) -> list[web.RouteDef]:
         web.view("/api/posts", PostCollectionView, name="api-posts"),
         web.view("/api/posts/{id:\\d+}", PostItemView, name="api-post"),
         web.view("/api/openapi.json", OpenApiView, name="api-openapi"),
+        web.view("/api/media", MediaUploadView, name="api-media"),
+        web.view("/api/media/{id:\\d+}", MediaItemView, name="api-media-item"),
         web.view("/admin/tokens", TokenListView, name="admin-tokens"),
         web.view("/admin/tokens/{id:\\d+}/revoke", TokenRevokeView, name="admin-token-revoke"),
     ]

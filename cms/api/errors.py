@@ -7,25 +7,12 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from cms.api.schemas import ErrorDetail, ErrorResponse
+from cms.errors import ERROR_CODES
 
 __all__ = ["ApiError", "error_response"]
 
 #: The ``code`` of each status when a view does not name a more precise one.
-DEFAULT_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    412: "precondition_failed",
-    413: "too_large",
-    415: "unsupported_media_type",
-    422: "invalid",
-    428: "precondition_required",
-    500: "internal_error",
-    503: "unavailable",
-}
+DEFAULT_CODES = ERROR_CODES
 
 
 def error_response(

@@ -12,7 +12,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from cms import __version__
+from cms.api.media import MediaResponse, media_openapi_paths
 from cms.api.schemas import ApiModels, ErrorResponse, ListQuery
+from cms.contracts import MAX_ID
 
 if TYPE_CHECKING:
     from cms.site import Site
@@ -74,7 +76,7 @@ _POST_ID = {
     "name": "id",
     "in": "path",
     "required": True,
-    "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
 }
 _BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 # Reads work anonymously too (published posts only).
@@ -107,6 +109,7 @@ def build_openapi(site: Site, models: ApiModels) -> dict[str, Any]:
         (models.post_response, "serialization"),
         (models.post_list, "serialization"),
         (ErrorResponse, "serialization"),
+        (MediaResponse, "serialization"),
     ]
     refs, definitions = models_json_schema(wanted, ref_template=_REF)
 
@@ -215,7 +218,7 @@ def build_openapi(site: Site, models: ApiModels) -> dict[str, Any]:
             "signed-in session plus an X-CSRF-Token header. Errors are "
             '{"error": {"code", "message", "fields"?}}.',
         },
-        "paths": paths,
+        "paths": {**paths, **media_openapi_paths(refs[(MediaResponse, "serialization")])},
         "components": {
             "schemas": definitions.get("$defs", {}),
             "securitySchemes": {

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from cms.api.errors import ApiError
 from cms.api.schemas import ApiModels, ListMeta, ListQuery, post_values
 from cms.auth import can, current_user
-from cms.contracts import Post, PostNotFound, User, VersionConflict
+from cms.contracts import MAX_ID, Post, PostNotFound, User, VersionConflict
 from cms.fields import FieldValidationError
 from cms.keys import USER_KEY
 from cms.posts import delete_post, save_post
@@ -40,7 +40,6 @@ OPENAPI_KEY: web.AppKey[dict[str, Any]] = web.AppKey("cms_openapi")
 #: Largest JSON body the API reads: a maximal Markdown body (500,000 characters) fits even
 #: when every character is sent as a six-byte \\uXXXX escape.
 MAX_BODY_BYTES = 4 * 1024 * 1024
-_MAX_ID = 2**31 - 1  # the largest id an INTEGER column holds on every backend
 _PATCH_ATTEMPTS = 3
 _ETAG = re.compile(r'^(?:W/)?"(\d{1,10})-(\d{1,10})"$')
 _BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="cms"'}
@@ -169,7 +168,7 @@ class ApiView(BaseView):
 
     def post_id(self) -> int:
         post_id = int(self.request.match_info["id"])  # the route only matches digits
-        if not 0 < post_id <= _MAX_ID:
+        if not 0 < post_id <= MAX_ID:
             raise ApiError(404, "There is no such post")
         return post_id
 
@@ -370,6 +369,7 @@ class PostItemView(ApiView):
             "slug": post.slug,
             "body": post.body,
             "status": post.status,
+            "image": post.image,
         }
         for name in self.models.field_names:
             values[name] = post.extra.get(name)

@@ -6,16 +6,21 @@ import contextlib
 from typing import Any
 
 from aiohttp import web
-from multidict import MultiDictProxy
+from multidict import MultiDict, MultiDictProxy
 
-from cms.contracts import Post, PostNotFound, VersionConflict
+from cms.auth import can
+from cms.contracts import ImageRejected, Post, PostNotFound, User, VersionConflict
 from cms.fields import FieldValidationError
+from cms.media import image_sets, store_upload
 from cms.posts import delete_post, save_post
+from cms.uploads import MALFORMED_MULTIPART, UploadedFile, read_streamed_form
 from cms.views.base import BaseView, decode_cursor, encode_cursor
 
 __all__ = ["AdminPostListView", "PostCreateView", "PostDeleteView", "PostEditView"]
 
 ADMIN_PAGE_SIZE = 50
+#: Largest text field of the post form: a maximal body (500,000 characters) in UTF-8.
+MAX_FIELD_BYTES = 2 * 1024 * 1024
 _NOTICES = {
     "deleted": "The post was deleted.",
     "saved": "The post was saved.",
@@ -31,7 +36,7 @@ class AdminPostListView(BaseView):
     async def get(self) -> web.Response:
         user = await self.authorize("admin.access")
         after = decode_cursor(self.request.query.get("after"))
-        author_id = None if user.role in ("admin", "editor") else user.id
+        author_id = None if can(user, "posts.edit_any") else user.id
         posts = await self.site.storage.list_posts(
             author_id=author_id, after=after, limit=ADMIN_PAGE_SIZE + 1, order="updated"
         )
@@ -52,14 +57,12 @@ class AdminPostListView(BaseView):
 class _PostFormView(BaseView):
     permission = "posts.create"
     uses_forms = True
+    #: The cover image streams to disk: the CSRF token is the form's first part.
+    streams_uploads = True
 
     async def load(self) -> Post:
         """The post named in the URL, if this user may edit it."""
-        try:
-            post_id = int(self.request.match_info["id"])
-        except ValueError:
-            raise web.HTTPNotFound(reason="There is no such post") from None
-        post = await self.site.storage.get_post(post_id)
+        post = await self.site.storage.get_post(self.id_param("post"))
         if post is None:
             raise web.HTTPNotFound(reason="There is no such post")
         await self.authorize("posts.edit", post)
@@ -73,6 +76,7 @@ class _PostFormView(BaseView):
                 "body": "",
                 "status": "draft",
                 "version": "",
+                "image": "",
             }
             for field in self.site.fields:
                 form[field.name] = field.form_text(field.default)
@@ -83,12 +87,61 @@ class _PostFormView(BaseView):
             "body": post.body,
             "status": post.status,
             "version": str(post.version),
+            "image": post.image or "",
         }
         for field in self.site.fields:
             form[field.name] = field.form_text(post.extra.get(field.name))
         return form
 
-    def values_from_form(self, data: MultiDictProxy[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    async def read_form(self) -> tuple[MultiDict[Any] | MultiDictProxy[Any], UploadedFile | None]:
+        """The submitted fields, and the cover image when one was chosen (saved at a
+        temporary path). A multipart form is read as a stream; an image past the size
+        limit is a 413 before the rest of it is read."""
+        if self.request.content_type != "multipart/form-data":
+            return await self.request.post(), None
+        images = self.site.images
+        try:
+            form = await read_streamed_form(
+                self.request,
+                store=images.store if images is not None else None,
+                file_fields=frozenset({"image"}),
+                max_file_bytes=images.max_bytes if images is not None else 0,
+                max_field_bytes=MAX_FIELD_BYTES,
+            )
+        except ImageRejected:
+            limit = images.max_bytes if images is not None else 0
+            raise web.HTTPRequestEntityTooLarge(
+                max_size=limit,
+                actual_size=limit + 1,
+                reason=f"The cover image is larger than {_megabytes(limit)}; nothing was "
+                "saved. Go back and choose a smaller one.",
+            ) from None
+        except MALFORMED_MULTIPART:  # not valid multipart
+            raise web.HTTPBadRequest(reason="The form could not be read; send it again") from None
+        return form.fields, form.files.get("image")
+
+    async def attach_image(
+        self,
+        upload: UploadedFile | None,
+        values: dict[str, Any],
+        shown: dict[str, Any],
+        user: User,
+    ) -> dict[str, str]:
+        """Store a chosen cover image and make it the post's; the errors for the form."""
+        if upload is None:
+            return {}
+        try:
+            media = await store_upload(self.site, upload, uploader=user)
+        except ImageRejected as error:
+            return {"image": error.message + "."}
+        except LookupError as error:
+            return {"image": str(error)}
+        values["image"] = shown["image"] = media.content_hash
+        return {}
+
+    def values_from_form(
+        self, data: MultiDict[Any] | MultiDictProxy[Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """What to validate, and what to show again if validation fails."""
 
         def text(name: str) -> str:
@@ -101,12 +154,15 @@ class _PostFormView(BaseView):
             "body": text("body").replace("\r\n", "\n"),
             "status": text("status") or "draft",
             "version": text("version"),
+            # The current cover (a media hash), kept in a hidden input; "image" is the file.
+            "image": "" if text("image_remove") else (text("image_key") or text("image")).strip(),
         }
         values: dict[str, Any] = {
             "title": shown["title"].strip(),
             "slug": shown["slug"].strip() or None,
             "body": shown["body"],
             "status": shown["status"],
+            "image": shown["image"] or None,
         }
         for field in self.site.fields:
             raw = data.get(field.name)
@@ -126,6 +182,8 @@ class _PostFormView(BaseView):
         notice: str | None = None,
     ) -> web.Response:
         router = self.request.app.router
+        images = self.site.images
+        covers = await image_sets(self.site, [form.get("image")])
         action = (
             router["admin-post-new"].url_for()
             if post is None
@@ -140,6 +198,8 @@ class _PostFormView(BaseView):
                 "fields": self.site.fields,
                 "action": str(action),
                 "notice": notice,
+                "cover": covers.get(form.get("image") or ""),
+                "image_limit": _megabytes(images.max_bytes) if images is not None else None,
             },
             status=status,
         )
@@ -157,7 +217,10 @@ class PostCreateView(_PostFormView):
 
     async def post(self) -> web.Response:
         user = await self.authorize("posts.create")
-        values, shown = self.values_from_form(await self.request.post())
+        data, upload = await self.read_form()
+        values, shown = self.values_from_form(data)
+        if errors := await self.attach_image(upload, values, shown, user):
+            return await self.show_form(None, shown, errors, status=422)
         try:
             post = await save_post(self.site, self.request, values, user=user)
         except FieldValidationError as error:
@@ -176,7 +239,10 @@ class PostEditView(_PostFormView):
     async def post(self) -> web.Response:
         post = await self.load()
         user = await self.authorize("posts.edit", post)
-        values, shown = self.values_from_form(await self.request.post())
+        data, upload = await self.read_form()
+        values, shown = self.values_from_form(data)
+        if errors := await self.attach_image(upload, values, shown, user):
+            return await self.show_form(post, shown, errors, status=422)
         try:
             expected = int(shown["version"]) if shown["version"] else None
         except ValueError:
@@ -220,3 +286,8 @@ class PostDeleteView(_PostFormView):
             await delete_post(self.site, post.id)
         url = self.request.app.router["admin"].url_for().with_query(notice="deleted")
         raise web.HTTPSeeOther(url)
+
+
+def _megabytes(value: int) -> str:
+    megabytes = value / (1024 * 1024)
+    return f"{megabytes:g} MB" if megabytes >= 1 else f"{value} bytes"

@@ -70,18 +70,10 @@ class LoginView(BaseView):
         password = str(form.get("password", ""))
         next_path = safe_next_path(str(form.get("next", "")))
         throttle = SignInThrottle(self.site)
-        wait = await throttle.retry_after(username)
-        if wait is not None:
-            minutes = max(1, round(wait / 60))
-            raise web.HTTPTooManyRequests(
-                reason=f"Too many failed sign-ins for this account; try again in about "
-                f"{minutes} minute{'s' if minutes != 1 else ''}",
-                headers={"Retry-After": str(wait)},
-            )
+        await throttle.attempt(username)
         user = await self.site.storage.get_user_by_username(username) if username else None
         valid = await verify_password(user.password_hash if user else None, password)
         if user is None or not valid or not user.is_active:
-            await throttle.failed(username)
             return await self.render(
                 "login.html",
                 {

@@ -12,13 +12,13 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from cms.auth import can, csrf_token, current_user
-from cms.contracts import Cursor, DependencyUnavailable, Post, User
+from cms.contracts import MAX_ID, Cursor, DependencyUnavailable, Post, User
+from cms.freshness import page_validators
 from cms.keys import SITE_KEY
 from cms.site import Site
+from cms.templating import TEMPLATE_NAMES_KEY, choose_template
 
 __all__ = ["BaseView", "decode_cursor", "encode_cursor"]
-
-_MAX_ID = 2**31 - 1  # the largest id an INTEGER column holds on every backend
 
 
 class BaseView(web.View):
@@ -39,6 +39,16 @@ class BaseView(web.View):
     async def user(self) -> User | None:
         return await current_user(self.request)
 
+    def id_param(self, what: str = "item", name: str = "id") -> int:
+        """An id from the URL; one no row can have is a 404 here, not an overflow later."""
+        try:
+            value = int(self.request.match_info[name])
+        except ValueError:
+            value = 0
+        if not 0 < value <= MAX_ID:
+            raise web.HTTPNotFound(reason=f"There is no such {what}")
+        return value
+
     async def authorize(self, permission: str, post: Post | None = None) -> User:
         """Object-level check: raise 403 unless the user may do ``permission`` to ``post``."""
         user = await self.user()
@@ -53,10 +63,22 @@ class BaseView(web.View):
         context: dict[str, Any] | None = None,
         *,
         status: int = 200,
+        validate: Sequence[object] | None = None,
+        last_modified: datetime | None = None,
     ) -> web.Response:
-        """Render the first template of ``templates`` that exists, through the theme chain."""
+        """Render the first template of ``templates`` that exists, through the theme chain.
+
+        ``validate`` (what the page shows that can change) turns on conditional GET: see
+        :func:`render_page`.
+        """
         return await render_page(
-            self.request, templates, context, status=status, forms=self.uses_forms
+            self.request,
+            templates,
+            context,
+            status=status,
+            forms=self.uses_forms,
+            validate=validate,
+            last_modified=last_modified,
         )
 
 
@@ -67,12 +89,19 @@ async def render_page(
     *,
     status: int = 200,
     forms: bool = False,
+    validate: Sequence[object] | None = None,
+    last_modified: datetime | None = None,
 ) -> web.Response:
-    """Render a themed page; used by views and by the error handler."""
+    """Render a themed page; used by views and by the error handler.
+
+    With ``validate`` the page gets an ``ETag`` (see :mod:`cms.freshness`) made of it,
+    the visitor and the plugins' template variables, and a request that holds the same
+    tag is answered 304 without rendering.
+    """
     site = request.app[SITE_KEY]
     env = aiohttp_jinja2.get_env(request.app)
     names = [templates] if isinstance(templates, str) else list(templates)
-    template = env.select_template(names)
+    template = choose_template(env, names, request.app.get(TEMPLATE_NAMES_KEY))
     # An error page (the 503 among them) must render while the session store or the
     # database is down: it goes out as for a visitor, without what could not be loaded.
     error_page = context is not None and "status" in context
@@ -104,9 +133,26 @@ async def render_page(
             extras = []
         for extra in extras:
             values.update(extra)
-    return web.Response(
+    else:
+        extras = []
+    validators = None
+    if validate is not None:
+        validators = page_validators(
+            request,
+            validate,
+            user=user,
+            token=token,
+            extras=extras,
+            last_modified=last_modified,
+        )
+        if (answer := validators.not_modified(request)) is not None:
+            return answer
+    response = web.Response(
         text=template.render(values), status=status, content_type="text/html", charset="utf-8"
     )
+    if validators is not None:
+        validators.apply(response)
+    return response
 
 
 def encode_cursor(post_time: datetime, post_id: int) -> str:
@@ -125,7 +171,7 @@ def decode_cursor(value: str | None) -> Cursor | None:
         moment = datetime.fromisoformat(when)
         moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
         post_id = int(ident)
-        if not 0 < post_id <= _MAX_ID:
+        if not 0 < post_id <= MAX_ID:
             raise ValueError(ident)
         return moment, post_id
     except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):

@@ -39,6 +39,14 @@ class IndexView(BaseView):
         return await self.render(
             templates,
             {"posts": posts, "next_url": next_url, "is_first_page": after is None},
+            # The page is its posts (an edit or a deletion changes ids or versions) and its
+            # link onwards; the cursor it starts from is in the URL, which caches key on.
+            validate=[
+                "index",
+                after is None,
+                next_url,
+                *((post.id, post.version, post.author) for post in posts),
+            ],
         )
 
 
@@ -53,6 +61,9 @@ class PostDetailView(BaseView):
         return await self.render(
             [f"post-{post.slug}.html", "post.html"],
             {"post": post, "fields": self.site.fields},
+            # Every change to a post bumps its version; its author's name is joined in.
+            validate=["post", post.id, post.version, post.updated_at.isoformat(), post.author],
+            last_modified=post.updated_at,
         )
 
 

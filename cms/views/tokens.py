@@ -90,8 +90,11 @@ class TokenListView(BaseView):
                 form=form,
                 status=422,
             )
-        # Shown in this response only; it is never stored and cannot be shown again.
-        return await self.page(user, new_secret=issued.secret)
+        # Shown in this response only; it is never stored and cannot be shown again, and no
+        # cache (nor the back button) may keep a copy.
+        response = await self.page(user, new_secret=issued.secret)
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
 
 class TokenRevokeView(BaseView):
@@ -101,8 +104,7 @@ class TokenRevokeView(BaseView):
 
     async def post(self) -> web.Response:
         user = await self.authorize("admin.access")
-        token_id = int(self.request.match_info["id"])
-        token = await self.site.storage.get_token(token_id) if token_id <= 2**31 - 1 else None
+        token = await self.site.storage.get_token(self.id_param("token"))
         if token is None:
             raise web.HTTPNotFound(reason="There is no such token")
         if token.user_id != user.id and not can(user, "users.manage"):

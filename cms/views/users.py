@@ -9,6 +9,7 @@ from aiohttp import web
 from cms.auth import sign_in
 from cms.contracts import ROLES, Role, User, UsernameTaken
 from cms.passwords import check_password_rules, hash_password, verify_password
+from cms.throttling import SignInThrottle
 from cms.users import check_username
 from cms.views.base import BaseView
 
@@ -94,7 +95,7 @@ class UserEditView(BaseView):
     uses_forms = True
 
     async def load(self) -> User:
-        user = await self.site.storage.get_user(int(self.request.match_info["id"]))
+        user = await self.site.storage.get_user(self.id_param("user"))
         if user is None:
             raise web.HTTPNotFound(reason="There is no such user")
         return user
@@ -159,7 +160,11 @@ class AccountView(BaseView):
         me = await self.authorize("admin.access")
         data = await self.request.post()
         errors: dict[str, str] = {}
-        if not await verify_password(me.password_hash, str(data.get("current_password", ""))):
+        throttle = SignInThrottle(self.site)
+        await throttle.attempt(me.username)
+        if await verify_password(me.password_hash, str(data.get("current_password", ""))):
+            await throttle.succeeded(me.username)
+        else:
             errors["current_password"] = "That is not your current password."
         password = _new_password_errors(data, errors)
         if password is None and "password" not in errors:

@@ -123,16 +123,23 @@ class RedisSessionStore:
     def _attempts_key(self, key: str) -> str:
         return f"{self.options.key_prefix}attempts:{key}"
 
-    async def record_attempt(self, key: str, window: int) -> None:
-        """Add one attempt to a sorted set of times that expires with its window."""
+    async def record_attempt(self, key: str, window: int, limit: int) -> list[float] | None:
+        """Check and add in one Lua script, so concurrent attempts cannot all slip under the
+        limit; the sorted set of times expires with its window."""
         now = time.time()
-        redis_key = self._attempts_key(key)
         with redis_errors_as_unavailable():
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.zremrangebyscore(redis_key, 0, now - window)
-                pipe.zadd(redis_key, {f"{now:.6f}:{secrets.token_hex(4)}": now})
-                pipe.expire(redis_key, window)
-                await pipe.execute()
+            refused = await self.redis.eval(
+                _RECORD_ATTEMPT,
+                1,
+                self._attempts_key(key),
+                repr(now),
+                str(window),
+                str(limit),
+                f"{now:.6f}:{secrets.token_hex(4)}",
+            )
+        if refused is None:
+            return None
+        return sorted(float(score) for score in refused[1::2])
 
     async def recent_attempts(self, key: str, window: int) -> list[float]:
         """Times of the attempts within the window."""
@@ -146,6 +153,19 @@ class RedisSessionStore:
         """Forget the attempts under ``key``."""
         with redis_errors_as_unavailable():
             await self.redis.delete(self._attempts_key(key))
+
+
+# KEYS[1] the set; ARGV: now, window, limit, a unique member. Returns nil when recorded,
+# else the set's members and scores (the attempts that keep this one out).
+_RECORD_ATTEMPT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  return redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return false
+"""
 
 
 def _safe_url(url: str) -> str:

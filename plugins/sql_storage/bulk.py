@@ -20,8 +20,8 @@ from .schema import Schema
 
 __all__ = ["BulkTransfer"]
 
-# Kinds this storage keeps, in import order: tokens and posts refer to users.
-_KINDS: tuple[str, ...] = ("users", "posts", "tokens")
+# Kinds this storage keeps, in import order: tokens, posts and media refer to users.
+_KINDS: tuple[str, ...] = ("users", "posts", "tokens", "media")
 # Derived from other columns on import, never exported.
 _DERIVED = {"users": ("username_key",)}
 
@@ -38,6 +38,7 @@ class _Tables:
             "users": schema.users,
             "posts": schema.posts,
             "tokens": schema.tokens,
+            "media": schema.media,
         }
 
     def columns(self, kind: str) -> list[Any]:

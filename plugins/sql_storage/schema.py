@@ -1,4 +1,4 @@
-"""Tables for posts and users; plugin fields become nullable columns of ``cms_posts``."""
+"""Tables of posts, users, tokens and media; plugin fields are nullable columns of cms_posts."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -36,6 +37,7 @@ class Schema:
     field_columns: tuple[str, ...]
     attempts: Table
     tokens: Table
+    media: Table
 
 
 def _column_type(field: PostField) -> TypeEngine[Any]:
@@ -113,6 +115,26 @@ def build_schema(fields: Iterable[PostField]) -> Schema:
         Column("revoked_at", DateTime(timezone=True)),
         Index("ix_cms_tokens_user", "user_id", "id"),
     )
+    media = Table(
+        "cms_media",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        # Hex SHA-256 of the uploaded bytes: what a post's image names; uploads of the same
+        # bytes share one row.
+        Column("content_hash", String(64), nullable=False, unique=True),
+        # What the uploader called the file: information only, never a stored file's name.
+        Column("original_name", String(255), nullable=False, default=""),
+        Column("width", Integer, nullable=False),
+        Column("height", Integer, nullable=False),
+        Column("format", String(10), nullable=False),
+        Column("animated", Boolean, nullable=False, default=False),
+        # The media store key of the full-size copy without metadata (rebuilds start there).
+        Column("source", String(300), nullable=False),
+        # [{"key", "width", "height", "format", "size"}, ...]
+        Column("renditions", JSON, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("uploader_id", Integer, ForeignKey("cms_users.id", ondelete="SET NULL")),
+    )
     return Schema(
         metadata,
         users,
@@ -120,4 +142,5 @@ def build_schema(fields: Iterable[PostField]) -> Schema:
         tuple(field.name for field in field_list),
         attempts,
         tokens=tokens,
+        media=media,
     )

@@ -11,14 +11,21 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Select, event, func, select, text, tuple_
-from sqlalchemy.engine import Connection, Row
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy import Integer, Select, bindparam, event, func, select, text, tuple_
+from sqlalchemy.engine import Connection, Row, make_url
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util import await_only
 
 from cms import PostField
 from cms.contracts import (
@@ -36,13 +43,19 @@ from cms.contracts import (
 )
 
 from .bulk import BulkTransfer
+from .media import MediaQueries
 from .migrations import MigrationPlan, apply_plan, plan_migration
+from .pg_reads import PostgresReadPool
+from .prepared import PreparedRead
 from .schema import Schema, build_schema
+from .sqlite_reads import SqliteReadPool
 from .tokens import TokenQueries
 
 __all__ = ["SqlStorage"]
 
 log = logging.getLogger("cms.storage")
+
+T = TypeVar("T")
 
 _SLUG_ATTEMPTS = 5
 # Attempts older than this are deleted whatever their key (longer than any window we use).
@@ -72,7 +85,7 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class SqlStorage(TokenQueries, BulkTransfer):
+class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
     """Posts and users in SQL. Build with :meth:`sqlite` or :meth:`postgres`."""
 
     def __init__(
@@ -86,6 +99,7 @@ class SqlStorage(TokenQueries, BulkTransfer):
         sqlite_busy_timeout_ms: int | None = None,
         sqlite_path: Path | None = None,
         auto_migrate: bool = True,
+        pg_read_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = name
         self.url = url
@@ -98,6 +112,11 @@ class SqlStorage(TokenQueries, BulkTransfer):
         self._busy_timeout_ms = sqlite_busy_timeout_ms
         self._read: AsyncEngine | None = None
         self._write: AsyncEngine | None = None
+        # SQLite: the hot reads (posts, users) go through a thread pool (see sqlite_reads).
+        self._sqlite_reads: SqliteReadPool | None = None
+        # PostgreSQL: the hot reads go through an asyncpg pool of their own (see pg_reads).
+        self._pg_read_options = dict(pg_read_options or {})
+        self._pg_reads: PostgresReadPool | None = None
         posts, users = self.schema.posts, self.schema.users
         author, editor = users.alias("author"), users.alias("editor")
         self._post_select: Select[Any] = select(
@@ -107,6 +126,13 @@ class SqlStorage(TokenQueries, BulkTransfer):
                 editor, posts.c.editor_id == editor.c.id
             )
         )
+        # The hottest reads, built once (and compiled once on SQLite: see sqlite_reads).
+        self._post_by_slug = self._post_select.where(posts.c.slug == bindparam("slug"))
+        self._published_by_slug = self._post_by_slug.where(posts.c.status == bindparam("status"))
+        self._post_by_id = self._post_select.where(posts.c.id == bindparam("id"))
+        self._user_by_id = select(users).where(users.c.id == bindparam("id"))
+        self._prepared: dict[int, PreparedRead] = {}
+        self._page_templates: dict[tuple[bool, bool, bool, str], list[Select[Any]]] = {}
 
     @classmethod
     def sqlite(
@@ -166,6 +192,12 @@ class SqlStorage(TokenQueries, BulkTransfer):
                 },
             },
             auto_migrate=auto_migrate,
+            pg_read_options={
+                "size": pool_size,
+                "connect_timeout_s": connect_timeout_s,
+                "acquire_timeout_s": pool_timeout_s,
+                "statement_timeout_ms": statement_timeout_ms,
+            },
         )
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -189,8 +221,22 @@ class SqlStorage(TokenQueries, BulkTransfer):
             )
             self._prepare_sqlite(self._read, "BEGIN")
             self._prepare_sqlite(self._write, "BEGIN IMMEDIATE")
+            assert self.sqlite_path is not None
+            self._sqlite_reads = SqliteReadPool(
+                self.sqlite_path, busy_timeout_ms=self._busy_timeout_ms or 5000
+            )
+            self._sqlite_reads.open()
         else:
-            self._read = self._write = create_async_engine(self.url, **self._engine_options)
+            options = dict(self._engine_options)
+            ping = options.pop("pool_pre_ping", False)
+            self._read = self._write = create_async_engine(self.url, **options)
+            if ping:
+                _ping_on_checkout(self._read)
+            dsn = make_url(self.url).set(drivername="postgresql")
+            self._pg_reads = PostgresReadPool(
+                dsn.render_as_string(hide_password=False), **self._pg_read_options
+            )
+            await self._pg_reads.open()
 
     def _prepare_sqlite(
         self, engine: AsyncEngine, begin: str, *, busy_timeout_ms: int | None = None
@@ -217,6 +263,12 @@ class SqlStorage(TokenQueries, BulkTransfer):
     async def close(self) -> None:
         engines = {id(engine): engine for engine in (self._read, self._write) if engine is not None}
         self._read = self._write = None
+        sqlite_reads, self._sqlite_reads = self._sqlite_reads, None
+        if sqlite_reads is not None:
+            await sqlite_reads.close()
+        pg_reads, self._pg_reads = self._pg_reads, None
+        if pg_reads is not None:
+            await pg_reads.close()
         for engine in engines.values():
             await engine.dispose()
 
@@ -225,6 +277,28 @@ class SqlStorage(TokenQueries, BulkTransfer):
         read, _ = self._engines()
         async with self._translate_errors(), read.connect() as conn:
             yield conn
+
+    async def _read_rows(self, statement: Select[Any], **values: Any) -> list[Any]:
+        """The rows of one of the statements built in ``__init__``: compiled once and run
+        on the driver on SQLite; on the async engine elsewhere."""
+        prepared = self._prepare(statement)
+        if self._sqlite_reads is not None:
+            async with self._translate_errors():
+                return await self._sqlite_reads.fetch(prepared, **values)
+        assert self._pg_reads is not None
+        return await self._pg_reads.fetch(prepared, values)
+
+    def _prepare(self, statement: Select[Any]) -> PreparedRead:
+        """``statement`` compiled for this database, once (statements are built once, so
+        their ids are stable)."""
+        prepared = self._prepared.get(id(statement))
+        if prepared is None:
+            if self.is_sqlite:
+                prepared = SqliteReadPool.prepare(statement)
+            else:
+                prepared = PreparedRead.compile(statement, self._engines()[0].dialect)
+            self._prepared[id(statement)] = prepared
+        return prepared
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncConnection]:
@@ -242,7 +316,18 @@ class SqlStorage(TokenQueries, BulkTransfer):
             yield
         except IntegrityError:
             raise
-        except (OperationalError, InterfaceError, PoolTimeoutError, OSError, TimeoutError) as error:
+        except OperationalError as error:
+            # On SQLite this class also covers mistakes ("no such column"): those stay
+            # errors (a 500 with a traceback in the log), only a busy or unreachable file
+            # is an outage.
+            if self.is_sqlite and not _sqlite_transient(error.orig):
+                raise
+            raise DependencyUnavailable("database", _short(error)) from error
+        except sqlite3.OperationalError as error:  # from the SQLite read pool's connections
+            if not _sqlite_transient(error):
+                raise
+            raise DependencyUnavailable("database", _short(error)) from error
+        except (InterfaceError, PoolTimeoutError, OSError, TimeoutError) as error:
             raise DependencyUnavailable("database", _short(error)) from error
         except DBAPIError as error:
             if error.connection_invalidated or _is_transient(error):
@@ -355,8 +440,8 @@ class SqlStorage(TokenQueries, BulkTransfer):
 
     # -- posts -----------------------------------------------------------------------------
 
-    def _to_post(self, row: Row[Any]) -> Post:
-        data = row._mapping
+    def _to_post(self, row: Row[Any] | Mapping[str, Any]) -> Post:
+        data = row._mapping if isinstance(row, Row) else row
         created = _aware(data["created_at"])
         updated = _aware(data["updated_at"])
         assert created is not None and updated is not None
@@ -400,19 +485,51 @@ class SqlStorage(TokenQueries, BulkTransfer):
         import) would read through all of them. There the page is two exact seeks: the rest
         of the cursor's timestamp (``time = t AND id < n``), then what is older (``time < t``).
         """
+        return [
+            template.params(values, limit=limit)
+            for template, values in self._page_plan(status, author_id, after, order)
+        ]
+
+    def _page_plan(
+        self,
+        status: Status | None,
+        author_id: int | None,
+        after: Cursor | None,
+        order: Literal["published", "updated"],
+    ) -> list[tuple[Select[Any], dict[str, Any]]]:
+        """:meth:`page_queries` as statements built once per shape (with ``limit`` still to
+        bind) and the values for this page."""
+        shape = (status is not None, author_id is not None, after is not None, order)
+        templates = self._page_templates.get(shape)
+        if templates is None:
+            templates = self._page_templates[shape] = self._page_statements(*shape)
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = status
+        if author_id is not None:
+            values["author_id"] = author_id
+        if after is not None:
+            values["when"], values["last_id"] = _aware(after[0]), after[1]
+        return [(template, values) for template in templates]
+
+    def _page_statements(
+        self, by_status: bool, by_author: bool, after: bool, order: str
+    ) -> list[Select[Any]]:
         posts = self.schema.posts
         sort = posts.c.published_at if order == "published" else posts.c.updated_at
         query = self._post_select
-        if status is not None:
-            query = query.where(posts.c.status == status)
-        if author_id is not None:
-            query = query.where(posts.c.author_id == author_id)
+        if by_status:
+            query = query.where(posts.c.status == bindparam("status"))
+        if by_author:
+            query = query.where(posts.c.author_id == bindparam("author_id"))
         if order == "published":
             query = query.where(posts.c.published_at.is_not(None))
-        query = query.order_by(sort.desc(), posts.c.id.desc()).limit(limit)
-        if after is None:
+        query = query.order_by(sort.desc(), posts.c.id.desc()).limit(
+            bindparam("limit", type_=Integer)
+        )
+        if not after:
             return [query]
-        when, last_id = _aware(after[0]), after[1]
+        when, last_id = bindparam("when", type_=sort.type), bindparam("last_id", type_=Integer)
         if not self.is_sqlite:
             return [query.where(tuple_(sort, posts.c.id) < tuple_(when, last_id))]
         return [
@@ -429,34 +546,39 @@ class SqlStorage(TokenQueries, BulkTransfer):
         limit: int = 10,
         order: Literal["published", "updated"] = "published",
     ) -> list[Post]:
-        queries = self.page_queries(
-            status=status, author_id=author_id, after=after, limit=limit, order=order
-        )
-        found: list[Post] = []
-        # One connection, one read transaction: every statement sees the same snapshot.
-        async with self._reading() as conn:
-            for query in queries:
-                rows = (await conn.execute(query.limit(limit - len(found)))).all()
-                found.extend(self._to_post(row) for row in rows)
-                if len(found) >= limit:
-                    break
-        return found
+        plan = self._page_plan(status, author_id, after, order)
+        prepared = [(self._prepare(template), values) for template, values in plan]
+        rows: list[Any] = []
+        if self._sqlite_reads is not None:
+
+            def read(conn: sqlite3.Connection) -> list[Any]:
+                for statement, values in prepared:
+                    rows.extend(statement.rows(conn, {**values, "limit": limit - len(rows)}))
+                    if len(rows) >= limit:
+                        break
+                return rows
+
+            # Several statements: one read transaction, so all of them see one snapshot.
+            async with self._translate_errors():
+                await self._sqlite_reads.run(read, snapshot=len(plan) > 1)
+        else:
+            # PostgreSQL reads a page with one statement (a row-value comparison).
+            assert len(prepared) == 1
+            statement, values = prepared[0]
+            assert self._pg_reads is not None
+            rows = await self._pg_reads.fetch(statement, {**values, "limit": limit})
+        return [self._to_post(row) for row in rows]
 
     async def get_post(self, post_id: int) -> Post | None:
-        async with self._reading() as conn:
-            row = (
-                await conn.execute(self._post_select.where(self.schema.posts.c.id == post_id))
-            ).first()
-        return self._to_post(row) if row is not None else None
+        rows = await self._read_rows(self._post_by_id, id=post_id)
+        return self._to_post(rows[0]) if rows else None
 
     async def get_post_by_slug(self, slug: str, *, status: Status | None = None) -> Post | None:
-        posts = self.schema.posts
-        query = self._post_select.where(posts.c.slug == slug)
-        if status is not None:
-            query = query.where(posts.c.status == status)
-        async with self._reading() as conn:
-            row = (await conn.execute(query)).first()
-        return self._to_post(row) if row is not None else None
+        if status is None:
+            rows = await self._read_rows(self._post_by_slug, slug=slug)
+        else:
+            rows = await self._read_rows(self._published_by_slug, slug=slug, status=status)
+        return self._to_post(rows[0]) if rows else None
 
     async def _free_slug(self, conn: AsyncConnection, base: str, exclude_id: int | None) -> str:
         """``base``, or the first of ``base-2``, ``base-3``... that no other post has; every
@@ -598,8 +720,8 @@ class SqlStorage(TokenQueries, BulkTransfer):
     # -- users -----------------------------------------------------------------------------
 
     @staticmethod
-    def _to_user(row: Row[Any]) -> User:
-        data = row._mapping
+    def _to_user(row: Row[Any] | Mapping[str, Any]) -> User:
+        data = row._mapping if isinstance(row, Row) else row
         return User(
             id=data["id"],
             username=data["username"],
@@ -652,10 +774,8 @@ class SqlStorage(TokenQueries, BulkTransfer):
             raise UsernameTaken(username) from None
 
     async def get_user(self, user_id: int) -> User | None:
-        users = self.schema.users
-        async with self._reading() as conn:
-            row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
-        return self._to_user(row) if row is not None else None
+        rows = await self._read_rows(self._user_by_id, id=user_id)
+        return self._to_user(rows[0]) if rows else None
 
     async def get_user_by_username(self, username: str) -> User | None:
         users = self.schema.users
@@ -710,13 +830,32 @@ class SqlStorage(TokenQueries, BulkTransfer):
             raise LookupError(f"no user with id {user_id}")
         return self._to_user(row)
 
-    async def record_attempt(self, key: str, window: int) -> None:
+    async def record_attempt(self, key: str, window: int, limit: int) -> list[float] | None:
         attempts = self.schema.attempts
         now = time.time()
         async with self._writing() as conn:
-            # Old rows of every key go here, so the table never grows past one window.
+            if not self.is_sqlite:
+                # Serialise attempts on one key (SQLite's write lock does that already), so
+                # concurrent attempts cannot all see a count under the limit.
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key}
+                )
+            # Old rows of every key go here, so the table never grows past one horizon.
             await conn.execute(attempts.delete().where(attempts.c.at < now - _ATTEMPT_HORIZON))
+            times = [
+                float(at)
+                for at in (
+                    await conn.execute(
+                        select(attempts.c.at).where(
+                            attempts.c.key == key, attempts.c.at >= now - window
+                        )
+                    )
+                ).scalars()
+            ]
+            if len(times) >= limit:
+                return sorted(times)
             await conn.execute(attempts.insert().values(key=key, at=now))
+        return None
 
     async def recent_attempts(self, key: str, window: int) -> list[float]:
         attempts = self.schema.attempts
@@ -735,6 +874,37 @@ class SqlStorage(TokenQueries, BulkTransfer):
             await conn.execute(attempts.delete().where(attempts.c.key == key))
 
 
+# SQLite's primary result codes that mean "not now" rather than "wrong": BUSY, LOCKED,
+# IOERR, FULL, CANTOPEN, PROTOCOL.
+_TRANSIENT_SQLITE_CODES = frozenset({5, 6, 10, 13, 14, 15})
+
+
+def _sqlite_transient(error: BaseException | None) -> bool:
+    """Whether a sqlite3 error means the file is busy or cannot be reached."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if not isinstance(code, int):
+        return True  # no code to judge by: treat as an outage, as before
+    return (code & 0xFF) in _TRANSIENT_SQLITE_CODES
+
+
+def _ping_on_checkout(engine: AsyncEngine) -> None:
+    """Test each pooled connection before use, in one round trip.
+
+    SQLAlchemy's ``pool_pre_ping`` on asyncpg wraps its ping in ``BEGIN`` ... ``ROLLBACK``
+    (three round trips), more than the one query of a post page costs. A connection that
+    does not answer is replaced (``DisconnectionError`` makes the pool try another), so
+    connections that died with a server restart never fail a request.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        try:
+            # The simple-query protocol: nothing to prepare, one round trip.
+            await_only(dbapi_connection.driver_connection.execute("SELECT 1"))
+        except Exception as error:
+            raise DisconnectionError(f"ping failed: {_short(error)}") from error
+
+
 def _is_transient(error: DBAPIError) -> bool:
     """Whether PostgreSQL said it cannot serve right now (see _TRANSIENT_SQLSTATES)."""
     sqlstate = getattr(error.orig, "sqlstate", None) or getattr(
@@ -742,6 +912,10 @@ def _is_transient(error: DBAPIError) -> bool:
     )
     if not isinstance(sqlstate, str):
         return False
+    return _is_transient_state(sqlstate)
+
+
+def _is_transient_state(sqlstate: str) -> bool:
     return sqlstate in _TRANSIENT_SQLSTATES or sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
 
 

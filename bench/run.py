@@ -1,0 +1,737 @@
+"""``make bench``: how fast cms serves its pages, as ratios to a bare aiohttp ceiling.
+
+Builds bench sites (SQLite and PostgreSQL, at each size), starts ``cms serve`` on each
+and the reference server (``bench/reference_server.py``) as real subprocesses, pinned to
+one core while ``wrk`` runs on the other, then drives every (site, target) cell and the
+reference for a fixed time with a fixed number of connections, interleaved over several
+rounds so the noise of a shared machine falls on all of them alike. Per cell: req/s, p50
+and p99 latency, server CPU milliseconds per request (utime+stime of the server's process
+tree, from /proc) and peak RSS (VmHWM), each with its ratio to the reference; the median
+over rounds is reported. Results go to ``bench/results/`` as JSON and a PNG chart.
+
+Every process started here is stopped in ``finally`` (and on SIGTERM / SIGINT / SIGHUP).
+
+A scenario is a set of targets plus an optional background load running while they are
+measured (see ``SCENARIOS``): e.g. "post page p99 while 20 uploads are processed" adds a
+``Background`` that starts the uploads and stops them.
+
+    python -m bench.run [--quick] [--sizes 1000,100000] [--backends sqlite,postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# -- what is measured -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """One page of a bench site: ``path(site, urls)`` gives its path."""
+
+    name: str
+    path: Callable[[Any, dict[str, str]], str]
+
+
+TARGETS = {
+    "post": Target("post", lambda site, urls: f"/posts/{site.post_slug}"),
+    "index": Target("index", lambda site, urls: "/"),
+    "index-deep": Target("index-deep", lambda site, urls: urls["deep"]),
+    "api": Target("api", lambda site, urls: "/api/posts"),
+}
+
+
+class Background:
+    """A load that runs while a scenario's targets are measured (none by default)."""
+
+    def start(self, site: Any, base_url: str) -> None:
+        """Start the load against the server of ``site`` at ``base_url``."""
+
+    def stop(self) -> None:
+        """Stop it; called in ``finally``."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Targets measured on every bench site, with an optional background load."""
+
+    name: str
+    targets: tuple[str, ...]
+    background: Callable[[], Background] | None = None
+    #: Measured on the first (smallest SQLite) site only: a slow background needs one.
+    first_site_only: bool = False
+
+
+def _upload_load() -> Background:
+    from bench.uploads import UploadLoad
+
+    return UploadLoad()  # type: ignore[return-value]
+
+
+SCENARIOS = [
+    Scenario("pages", ("post", "index", "index-deep", "api")),
+    # The post page while 20 uploads of 4000x3000 JPEGs are processed (bench/uploads.py).
+    Scenario("uploads", ("post",), background=_upload_load, first_site_only=True),
+]
+
+
+# -- processes --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def pinned(command: list[str], core: int | None) -> list[str]:
+    """``command`` under ``taskset -c CORE`` when there is a core to pin to."""
+    if core is None or shutil.which("taskset") is None:
+        return command
+    return ["taskset", "-c", str(core), *command]
+
+
+@dataclass
+class Server:
+    """A server subprocess in its own process group, so the whole group is stopped."""
+
+    name: str
+    command: list[str]
+    cwd: Path
+    port: int
+    health: str
+    log: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 120.0) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603 (our own command line)
+                self.command,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: see {self.log}")
+            with contextlib.suppress(OSError):
+                status, _ = fetch(self.url + self.health, timeout=2)
+                if status == 200:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not answer {self.health} in {timeout:.0f} s")
+
+    def pids(self) -> list[int]:
+        """The server's process and every descendant (workers, threads are inside)."""
+        if self.process is None or self.process.poll() is not None:
+            return []
+        found, todo = [], [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            with contextlib.suppress(OSError):
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    with open(f"/proc/{pid}/task/{task}/children") as children:
+                        todo.extend(int(child) for child in children.read().split())
+        return found
+
+    def cpu_ticks(self) -> int:
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total
+
+    def peak_rss_kib(self) -> int:
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1])
+        return total
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def fetch(url: str, timeout: float = 10) -> tuple[int, str]:
+    request = urllib.request.Request(url)  # noqa: S310 (always http://127.0.0.1)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode("utf-8", "replace")
+
+
+# -- wrk ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    cpu_ms_per_request: float
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _latency(output: str, percentile: str) -> float:
+    match = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.MULTILINE)
+    return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
+
+
+def run_wrk(
+    url: str, *, duration: float, connections: int, core: int | None
+) -> tuple[int, float, float, float, int]:
+    command = pinned(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(duration))}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            url,
+        ],
+        core,
+    )
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)  # noqa: S603
+    out = result.stdout
+    if result.returncode != 0:
+        raise RuntimeError(f"wrk failed on {url}: {result.stderr or out}")
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = 0
+    if match := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        errors += int(match.group(1))
+    if match := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    ):
+        errors += sum(int(n) for n in match.groups())
+    return requests, rps, _latency(out, "50"), _latency(out, "99"), errors
+
+
+def measure(server: Server, url: str, args: argparse.Namespace) -> Sample:
+    before = server.cpu_ticks()
+    requests, rps, p50, p99, errors = run_wrk(
+        url, duration=args.duration, connections=args.connections, core=args.client_core
+    )
+    used_ms = (server.cpu_ticks() - before) * 1000 / CLK_TCK
+    return Sample(requests, rps, p50, p99, errors, used_ms / max(1, requests))
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    scenario: str
+    site: str
+    target: str
+    url: str
+    samples: list[Sample] = field(default_factory=list)
+    peak_rss_mib: float = 0.0
+
+    def median(self, name: str) -> float:
+        values = [getattr(sample, name) for sample in self.samples]
+        return statistics.median(values) if values else float("nan")
+
+
+def deep_page_url(site: Any, base_url: str) -> str:
+    """A page deep inside the index: the cursor link format the first page shows (followed
+    once to check it), aimed at the middle of the site."""
+    from bench.dataset import FIRST_POST_AT
+    from cms.views.base import encode_cursor
+
+    status, first = fetch(base_url + "/")
+    if status != 200:
+        raise RuntimeError(f"GET / on {site.label}: {status}")
+    found = re.search(r'href="(/\?after=[^"]+)"[^>]*>Older posts', first)
+    if site.size > 10 and found is None:
+        raise RuntimeError(f"no 'Older posts' link on the first page of {site.label}")
+    if found is not None:
+        status, _ = fetch(base_url + found.group(1).replace("&amp;", "&"))
+        if status != 200:
+            raise RuntimeError(f"the 'Older posts' link of {site.label} answered {status}")
+    middle = max(2, site.size // 2)
+    when = FIRST_POST_AT + timedelta(minutes=middle)
+    return "/?" + urllib.parse.urlencode({"after": encode_cursor(when, middle)})
+
+
+def build_sites(args: argparse.Namespace, data: Path) -> list[Any]:
+    from bench import dataset
+
+    sites = []
+    for backend in args.backends:
+        for size in args.sizes:
+            started = time.monotonic()
+            print(f"  {backend}, {size} posts ...", flush=True)
+            port = free_port()
+            if backend == "sqlite":
+                site = dataset.build_sqlite(data, size, port)
+            else:
+                site = dataset.build_postgres(data, size, port, args.postgres_url)
+            print(f"  {site.label}: ready in {time.monotonic() - started:.0f} s", flush=True)
+            sites.append(site)
+    return sites
+
+
+def cms_command(site: Any, args: argparse.Namespace) -> list[str]:
+    command = [args.cms_python, "-m", "cms", "serve", "--settings", str(site.settings)]
+    if args.workers > 1:
+        command += ["--workers", str(args.workers)]
+    # As in production behind a proxy that logs requests; --access-log measures with it.
+    return command + ([] if args.access_log else ["--no-access-log"])
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from bench.dataset import BENCH_SECRET_KEY
+
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk (make bench does it as root)")
+    data = args.data or RESULTS / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    logs = args.out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CMS_")}
+    env["CMS_SECRET_KEY"] = BENCH_SECRET_KEY
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+
+    started = time.monotonic()
+    print("Building bench sites (kept under bench/results/data for the next run):", flush=True)
+    sites = build_sites(args, data)
+    servers: list[Server] = []
+    cells: list[Cell] = []
+    backgrounds: list[Background] = []
+    try:
+        by_site: dict[str, Server] = {}
+        for site in sites:
+            port = int(re.search(r"port = (\d+)", site.settings.read_text()).group(1))  # type: ignore[union-attr]
+            server = Server(
+                f"cms-{site.label}",
+                pinned(cms_command(site, args), args.server_core),
+                site.directory,
+                port,
+                "/healthz",
+                logs / f"cms-{site.label}.log",
+                env,
+            )
+            servers.append(server)
+            server.start()
+            by_site[site.label] = server
+        reference_site = sites[0]
+        reference = Server(
+            "reference",
+            pinned(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.reference_server",
+                    "--settings",
+                    str(reference_site.settings),
+                    "--slug",
+                    reference_site.post_slug,
+                    "--port",
+                    str(free_port()),
+                ],
+                args.server_core,
+            ),
+            ROOT,
+            0,
+            f"/posts/{reference_site.post_slug}",
+            logs / "reference.log",
+            env,
+        )
+        reference.port = int(reference.command[-1])
+        servers.append(reference)
+        reference.start()
+        same_page = check_same_page(reference, by_site[reference_site.label], reference_site)
+
+        ref_cell = Cell("reference", "reference", "post", reference.url + reference.health)
+        plan: list[tuple[Server, Cell]] = [(reference, ref_cell)]
+        for scenario in args.scenarios:
+            for site in sites[:1] if scenario.first_site_only else sites:
+                server = by_site[site.label]
+                urls = {"deep": deep_page_url(site, server.url)}
+                for name in scenario.targets:
+                    path = TARGETS[name].path(site, urls)
+                    cells.append(Cell(scenario.name, site.label, name, server.url + path))
+                    plan.append((server, cells[-1]))
+        for _server, cell in plan if args.warmup else ():
+            # Warm-up: caches, connections, first compilations.
+            run_wrk(
+                cell.url, duration=args.warmup, connections=args.connections, core=args.client_core
+            )
+        print(
+            f"Measuring {len(plan)} cells x {args.rounds} round(s) x {args.duration:g} s "
+            f"with {args.connections} connections:",
+            flush=True,
+        )
+        for round_number in range(args.rounds):
+            # Rotate the order each round: no cell always runs first or last.
+            shift = round_number % len(plan)
+            for server, cell in plan[shift:] + plan[:shift]:
+                scenario = next((s for s in args.scenarios if s.name == cell.scenario), None)
+                background = scenario.background() if scenario and scenario.background else None
+                try:
+                    if background is not None:
+                        backgrounds.append(background)
+                        background.start(cell.site, server.url)
+                    cell.samples.append(measure(server, cell.url, args))
+                finally:
+                    if background is not None:
+                        background.stop()
+                sample = cell.samples[-1]
+                print(
+                    f"  round {round_number + 1}: {cell.site:>16} {cell.target:<10} "
+                    f"{sample.rps:8.0f} req/s  p50 {sample.p50_ms:6.1f} ms  "
+                    f"p99 {sample.p99_ms:6.1f} ms  cpu {sample.cpu_ms_per_request:.2f} ms/req"
+                    + (f"  ERRORS {sample.errors}" if sample.errors else ""),
+                    flush=True,
+                )
+        for server, cell in plan:
+            cell.peak_rss_mib = server.peak_rss_kib() / 1024
+    finally:
+        for background in backgrounds:
+            with contextlib.suppress(Exception):
+                background.stop()
+        for server in servers:
+            server.stop()
+    return report(args, sites, ref_cell, cells, same_page, time.monotonic() - started)
+
+
+def check_same_page(reference: Server, cms: Server, site: Any) -> bool:
+    """Whether the reference serves the very page cms serves (it should, byte for byte)."""
+    _, ours = fetch(cms.url + f"/posts/{site.post_slug}")
+    _, theirs = fetch(reference.url + f"/posts/{site.post_slug}")
+    if ours != theirs:
+        print("  note: the reference page differs from cms's page", flush=True)
+    return ours == theirs
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+METRICS = (
+    ("rps", "req/s"),
+    ("p50_ms", "p50 ms"),
+    ("p99_ms", "p99 ms"),
+    ("cpu_ms_per_request", "CPU ms/req"),
+)
+
+
+def _ratio(value: float, reference: float) -> float:
+    return value / reference if reference else float("nan")
+
+
+def report(
+    args: argparse.Namespace,
+    sites: list[Any],
+    ref: Cell,
+    cells: list[Cell],
+    same_page: bool,
+    elapsed: float,
+) -> dict[str, Any]:
+    rows = []
+    for cell in [ref, *cells]:
+        row: dict[str, Any] = {
+            "scenario": cell.scenario,
+            "site": cell.site,
+            "target": cell.target,
+            "url": cell.url,
+            "samples": [asdict(sample) for sample in cell.samples],
+            "errors": sum(sample.errors for sample in cell.samples),
+            "peak_rss_mib": round(cell.peak_rss_mib, 1),
+            "peak_rss_ratio": round(_ratio(cell.peak_rss_mib, ref.peak_rss_mib), 3),
+        }
+        for name, _ in METRICS:
+            row[name] = round(cell.median(name), 3)
+            row[f"{name}_ratio"] = round(_ratio(cell.median(name), ref.median(name)), 3)
+        rows.append(row)
+
+    def find(site: str, target: str) -> dict[str, Any] | None:
+        return next((r for r in rows if r["site"] == site and r["target"] == target), None)
+
+    checks = goal_checks(args, find, rows)
+    result = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "event_loop": _event_loop_name(),
+            "pinned": args.server_core is not None,
+        },
+        "settings": {
+            "sizes": args.sizes,
+            "backends": args.backends,
+            "workers": args.workers,
+            "access_log": args.access_log,
+            "cms_python": args.cms_python,
+            "duration_s": args.duration,
+            "rounds": args.rounds,
+            "connections": args.connections,
+        },
+        "reference_serves_the_same_page": same_page,
+        "elapsed_s": round(elapsed, 1),
+        "rows": rows,
+        "goals": checks,
+    }
+    print_table(rows)
+    print("\nGoals:")
+    for check in checks:
+        print(f"  [{check['verdict']:^4}] {check['goal']}: {check['measured']}")
+    print(f"\nElapsed: {elapsed:.0f} s")
+    return result
+
+
+def goal_checks(
+    args: argparse.Namespace, find: Callable[..., Any], rows: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    checks: list[dict[str, Any]] = []
+    pages_rows = [r for r in rows or [] if r["scenario"] == "pages"]
+    uploads_rows = [r for r in rows or [] if r["scenario"] == "uploads"]
+
+    def check(goal: str, value: float | None, passed: bool | None, text: str) -> None:
+        verdict = "n/a" if passed is None else ("ok" if passed else "MISS")
+        checks.append({"goal": goal, "value": value, "verdict": verdict, "measured": text})
+
+    small, large = min(args.sizes), max(args.sizes)
+    for size in sorted(set(args.sizes)):
+        post = find(f"sqlite-{size}", "post")
+        if post:
+            ratio = post["rps_ratio"]
+            check(
+                f"SQLite post page, {size} posts: req/s >= 0.6x reference (goal 0.8x)",
+                ratio,
+                ratio >= 0.6,
+                f"{ratio:.2f}x ({post['rps']:.0f} req/s)",
+            )
+            cpu = post["cpu_ms_per_request_ratio"]
+            check(
+                f"SQLite post page, {size} posts: CPU/request <= 2x reference",
+                cpu,
+                cpu <= 2.0,
+                f"{cpu:.2f}x ({post['cpu_ms_per_request']:.3f} ms)",
+            )
+    for backend in args.backends:
+        for target in ("index", "index-deep"):
+            a, b = find(f"{backend}-{small}", target), find(f"{backend}-{large}", target)
+            if a and b and small != large:
+                slowdown = a["rps"] / b["rps"] if b["rps"] else float("inf")
+                check(
+                    f"{backend} {target} at {large} posts within 1.2x of {small} posts",
+                    slowdown,
+                    slowdown <= 1.2,
+                    f"{slowdown:.2f}x slower ({b['rps']:.0f} vs {a['rps']:.0f} req/s)",
+                )
+    for size in sorted(set(args.sizes)):
+        pg, lite = find(f"postgres-{size}", "post"), find(f"sqlite-{size}", "post")
+        if pg and lite:
+            ratio = pg["rps"] / lite["rps"] if lite["rps"] else float("nan")
+            check(
+                f"PostgreSQL post page, {size} posts: >= 0.8x SQLite",
+                ratio,
+                ratio >= 0.8,
+                f"{ratio:.2f}x ({pg['rps']:.0f} vs {lite['rps']:.0f} req/s)",
+            )
+    for row in uploads_rows:
+        idle = next(
+            (r for r in pages_rows if r["site"] == row["site"] and r["target"] == row["target"]),
+            None,
+        )
+        if idle and idle["p99_ms"]:
+            ratio = row["p99_ms"] / idle["p99_ms"]
+            check(
+                f"{row['site']} {row['target']} page p99 while 20 uploads are processed "
+                "<= 3x idle p99",
+                ratio,
+                ratio <= 3.0,
+                f"{ratio:.2f}x ({row['p99_ms']:.1f} ms vs {idle['p99_ms']:.1f} ms idle)",
+            )
+    return checks
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    header = f"{'site':>16} {'target':<10}" + "".join(
+        f"{label:>12} {'ratio':>6}" for _, label in METRICS
+    )
+    header += f"{'RSS MiB':>9} {'ratio':>6}"
+    print("\n" + header)
+    print("-" * len(header))
+    for row in rows:
+        target = row["target"]
+        if row["scenario"] not in ("pages", "reference"):
+            target += f"+{row['scenario']}"  # e.g. post+uploads
+        line = f"{row['site']:>16} {target:<10}"
+        for name, _ in METRICS:
+            line += f"{row[name]:>12.2f} {row[f'{name}_ratio']:>6.2f}"
+        line += f"{row['peak_rss_mib']:>9.1f} {row['peak_rss_ratio']:>6.2f}"
+        if row["errors"]:
+            line += f"  ({row['errors']} errors)"
+        print(line)
+
+
+def _event_loop_name() -> str:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
+def write_results(result: dict[str, Any], out: Path) -> tuple[Path, Path | None]:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = out / f"bench-{stamp}.json"
+    path.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    (out / "latest.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    chart = None
+    with contextlib.suppress(ImportError):
+        from bench.chart import draw
+
+        chart = draw(result, out / f"bench-{stamp}.png")
+        shutil.copyfile(chart, out / "latest.png")
+    return path, chart
+
+
+# -- command line -------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    quick = os.environ.get("BENCH_QUICK") == "1"
+    parser = argparse.ArgumentParser(description="cms benchmark (see bench/README.md)")
+    parser.add_argument("--quick", action="store_true", default=quick, help="a fast smoke run")
+    parser.add_argument("--sizes", help="posts per site, comma-separated [1000,100000]")
+    parser.add_argument("--backends", help="sqlite,postgres [both]")
+    parser.add_argument("--duration", type=float, help="seconds per measurement [6]")
+    parser.add_argument("--rounds", type=int, help="rounds over every cell [3]")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds per cell first [1]")
+    parser.add_argument("--workers", type=int, default=1, help="cms serve --workers N [1]")
+    parser.add_argument(
+        "--access-log", action="store_true", help="keep cms's access log on (off by default)"
+    )
+    parser.add_argument(
+        "--scenarios",
+        help=f"which scenarios, comma-separated [{','.join(s.name for s in SCENARIOS)}]",
+    )
+    parser.add_argument(
+        "--cms-python",
+        default=sys.executable,
+        help="the interpreter whose `-m cms serve` is measured (another build of cms, to "
+        "compare; one without --no-access-log needs --access-log) [this one]",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--data", type=Path, default=None, help="where bench sites are kept")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("CMS_BENCH_POSTGRES_URL", DEFAULT_POSTGRES),
+        help="server for the cms_bench_<size> databases [$CMS_BENCH_POSTGRES_URL]",
+    )
+    args = parser.parse_args(argv)
+    sizes = args.sizes or ("200,2000" if args.quick else "1000,100000")
+    args.sizes = [int(size) for size in sizes.split(",")]
+    args.backends = (args.backends or "sqlite,postgres").split(",")
+    if unknown := set(args.backends) - {"sqlite", "postgres"}:
+        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
+    args.duration = args.duration or (2.0 if args.quick else 6.0)
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    known = {scenario.name: scenario for scenario in SCENARIOS}
+    wanted = args.scenarios.split(",") if args.scenarios else list(known)
+    if unknown := set(wanted) - set(known):
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    args.scenarios = [known[name] for name in wanted]
+    cores = os.cpu_count() or 1
+    args.server_core, args.client_core = (0, 1) if cores >= 2 else (None, None)
+    return args
+
+
+def _stop_on_signal(signum: int, _frame: Any) -> None:
+    # Unwind through every ``finally``: servers and backgrounds are stopped there.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, _stop_on_signal)
+    if "postgres" in args.backends and not _postgres_reachable(args.postgres_url):
+        print(f"note: no PostgreSQL at {args.postgres_url}: measuring SQLite only", flush=True)
+        args.backends = [b for b in args.backends if b != "postgres"]
+    args.out.mkdir(parents=True, exist_ok=True)
+    result = run(args)
+    json_path, chart = write_results(result, args.out)
+    print(f"Results: {json_path}" + (f", chart: {chart}" if chart else ""))
+    return 0
+
+
+def _postgres_reachable(url: str) -> bool:
+    import asyncio
+
+    from bench.dataset import database_url
+
+    async def probe() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(database_url(url, "postgres"), timeout=5)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    sys.exit(main())

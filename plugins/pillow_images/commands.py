@@ -1,0 +1,124 @@
+"""``cms images rebuild``: renditions made again, after the widths or the quality change."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cms.contracts import DependencyUnavailable, ImageRejected, Media, SchemaOutOfDate
+from cms.hooks import PluginError
+from cms.settings import SettingsError, load_settings
+
+__all__ = ["images"]
+
+_PAGE = 200
+
+
+@click.group()
+def images() -> None:
+    """The images of the media library."""
+
+
+@dataclass
+class RebuildReport:
+    """What a rebuild did."""
+
+    total: int = 0
+    changed: int = 0
+    removed: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+@images.command("rebuild")
+@click.option(
+    "--settings",
+    "settings_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    envvar="CMS_SETTINGS",
+    help="Settings file [default: ./settings.toml]",
+)
+def rebuild(settings_path: Path | None) -> None:
+    """Make every image's renditions again from its source copy, with the current
+    [images] options (widths, quality); files no image uses any more are removed."""
+    try:
+        report = asyncio.run(_rebuild(settings_path))
+    except (SettingsError, PluginError) as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+    except (DependencyUnavailable, SchemaOutOfDate) as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(1)
+    for problem in report.failed:
+        click.echo(f"Not rebuilt: {problem}", err=True)
+    click.echo(
+        f"Rebuilt {report.total - len(report.failed)} of {report.total} image(s): "
+        f"{report.changed} with new renditions; removed {report.removed} old file(s)."
+    )
+    if report.failed:
+        sys.exit(1)
+
+
+async def _rebuild(settings_path: Path | None) -> RebuildReport:
+    from cms.site import Site
+
+    site = Site(load_settings(settings_path))
+    await site.configure()
+    handler = site.images
+    if handler is None:
+        raise SettingsError("[images]: no image backend is configured; nothing to rebuild")
+    storage = site.storage
+    await storage.open()
+    try:
+        await storage.migrate_schema(startup=True)
+        await handler.open()
+        try:
+            return await _rebuild_all(site, handler)
+        finally:
+            await handler.close()
+    finally:
+        await storage.close()
+
+
+async def _all_media(storage: Any) -> list[Media]:
+    found: list[Media] = []
+    while page := await storage.list_media(after_id=found[-1].id if found else None, limit=_PAGE):
+        found.extend(page)
+    return found
+
+
+async def _rebuild_all(site: Any, handler: Any) -> RebuildReport:
+    storage, store = site.storage, handler.store
+    media = await _all_media(storage)
+    report = RebuildReport(total=len(media))
+    obsolete: set[str] = set()
+    # As many at once as there are workers: the pool is the bottleneck.
+    running = asyncio.Semaphore(getattr(handler, "workers", 1))
+    with click.progressbar(length=len(media), label="Rebuilding", file=sys.stderr) as bar:
+
+        async def one(item: Media) -> None:
+            async with running:
+                try:
+                    made = await handler.rebuild(item)
+                    if made.keys != item.keys:
+                        await storage.update_media(item.id, made)
+                        obsolete.update(set(item.keys) - set(made.keys))
+                        report.changed += 1
+                except (ImageRejected, OSError, LookupError) as error:
+                    report.failed.append(f"media {item.id} ({item.original_name}): {error}")
+                bar.update(1)
+
+        await asyncio.gather(*(one(item) for item in media))
+    if obsolete:
+        # A file may serve two images (the same pixels uploaded with other metadata).
+        used = {key for item in await _all_media(storage) for key in item.keys}
+        stale = sorted(obsolete - used)
+        for key in stale:
+            await asyncio.to_thread(store.delete, key)
+        report.removed = len(stale)
+    return report

@@ -1,0 +1,88 @@
+"""``make bench`` cannot rot: its quickest run, on tiny SQLite sites, end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REQUIRE_SERVICES_ENV
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of running processes that contain ``text``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                line = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in line:
+            found.append(f"{entry}: {line}")
+    return found
+
+
+@pytest.mark.slow
+def test_the_bench_runs_end_to_end_and_leaves_nothing_running(tmp_path: Path) -> None:
+    if shutil.which("wrk") is None:
+        if os.environ.get(REQUIRE_SERVICES_ENV):
+            pytest.fail(f"wrk is missing (make wrk installs it); {REQUIRE_SERVICES_ENV} is set")
+        pytest.skip("wrk is missing: make wrk (apt-get install wrk)")
+    out, data = tmp_path / "results", tmp_path / "data"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--sizes",
+            "20,40",
+            "--backends",
+            "sqlite",
+            "--scenarios",
+            "pages",
+            "--duration",
+            "1",
+            "--rounds",
+            "1",
+            "--warmup",
+            "0",
+            "--connections",
+            "4",
+            "--out",
+            str(out),
+            "--data",
+            str(data),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    report = f"{result.stdout}\n{result.stderr}"
+    assert result.returncode == 0, report
+    assert not processes_mentioning(str(tmp_path)), processes_mentioning(str(tmp_path))
+    latest = json.loads((out / "latest.json").read_text(encoding="utf-8"))
+    cells = {(row["site"], row["target"]): row for row in latest["rows"]}
+    expected = {("reference", "post")} | {
+        (f"sqlite-{size}", target)
+        for size in (20, 40)
+        for target in ("post", "index", "index-deep", "api")
+    }
+    assert set(cells) == expected, sorted(cells)
+    for key, row in cells.items():
+        assert row["errors"] == 0, (key, row)
+        assert row["rps"] > 0 and row["cpu_ms_per_request"] > 0, (key, row)
+        assert row["rps_ratio"] > 0, (key, row)
+    assert latest["reference_serves_the_same_page"], report
+    assert any("Goals:" in line for line in result.stdout.splitlines()), report
