@@ -20,7 +20,11 @@ PANELS = (
 def draw(result: dict[str, Any], path: Path) -> Path:
     """Draw ``result`` (what ``bench.run`` writes as JSON) to ``path``."""
     rows = [row for row in result["rows"] if row["site"] != "reference"]
-    labels = [f"{row['site']}\n{row['target']}" for row in rows]
+    labels = [
+        f"{row['site']}\n{row['target']}"
+        + (f"+{row['scenario']}" if row.get("scenario") not in (None, "pages") else "")
+        for row in rows
+    ]
     figure, axes = plt.subplots(len(PANELS), 1, figsize=(max(8, len(rows) * 0.9), 11))
     for axis, (key, title) in zip(axes, PANELS, strict=True):
         values = [row[key] for row in rows]

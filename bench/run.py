@@ -347,7 +347,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     logs.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CMS_")}
     env["CMS_SECRET_KEY"] = BENCH_SECRET_KEY
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
 
     started = time.monotonic()
     print("Building bench sites (kept under bench/results/data for the next run):", flush=True)
