@@ -19,7 +19,6 @@ from cms.contracts import Post, User
 from cms.keys import SITE_KEY, USER_KEY
 
 __all__ = [
-    "ABSOLUTE_SESSION_LIFETIME",
     "can",
     "csrf_token",
     "current_user",
@@ -28,7 +27,6 @@ __all__ = [
     "sign_out",
 ]
 
-ABSOLUTE_SESSION_LIFETIME = 14 * 24 * 3600
 _UID, _GEN, _CSRF, _AUTH_AT = "uid", "gen", "csrf", "auth_at"
 
 # What each role may do. Object-level rules (an author's own posts) are in can().
@@ -66,14 +64,17 @@ async def current_user(request: web.Request) -> User | None:
         session = await get_session(request)
         uid = session.get(_UID)
         if isinstance(uid, int):
-            candidate = await request.app[SITE_KEY].storage.get_user(uid)
+            site = request.app[SITE_KEY]
+            candidate = await site.storage.get_user(uid)
             auth_at = session.get(_AUTH_AT)
+            # Enforced here for every store; a server-side store also drops the session.
+            lifetime = site.settings.sessions.absolute_timeout
             if (
                 candidate is not None
                 and candidate.is_active
                 and session.get(_GEN) == candidate.session_generation
                 and isinstance(auth_at, (int, float))
-                and time.time() - auth_at < ABSOLUTE_SESSION_LIFETIME
+                and time.time() - auth_at < lifetime
             ):
                 user = candidate
             else:

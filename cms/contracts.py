@@ -483,6 +483,11 @@ class Storage(Protocol):
         """Forget the attempts under ``key`` (after a successful sign-in)."""
         ...
 
+    async def forget_attempt(self, key: str) -> None:
+        """Forget the newest attempt under ``key`` (one recorded before it was known not to
+        be a failure); nothing when there is none."""
+        ...
+
     async def create_token(
         self,
         user_id: int,
@@ -557,6 +562,10 @@ class AttemptCounter(Protocol):
 
     async def clear_attempts(self, key: str) -> None:
         """Forget the attempts under ``key``."""
+
+    async def forget_attempt(self, key: str) -> None:
+        """Forget the newest attempt under ``key``, so the count is one less (an attempt
+        recorded in advance that did not count after all); nothing when there is none."""
 
 
 @dataclass(frozen=True)

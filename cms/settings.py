@@ -11,7 +11,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -71,6 +78,31 @@ class StorageSection(BackendSection):
 
 class SessionsSection(BackendSection):
     backend: str = "cookie"
+    #: Seconds a sign-in lasts at most, however active the session is (every store).
+    absolute_timeout: int = Field(14 * 24 * 3600, ge=60, le=365 * 24 * 3600)
+
+
+class LoginSection(_Section):
+    """``[login]``: how many failed password attempts are allowed in ``failure_window``
+    seconds before further attempts answer 429. Per address means per client IP address
+    (an IPv6 address by its /64 network); 0 turns that ceiling off."""
+
+    failure_window: int = Field(15 * 60, ge=60, le=24 * 3600)
+    max_failures_per_account_and_address: int = Field(10, ge=1, le=100_000)
+    max_failures_per_account: int = Field(100, ge=0, le=100_000)
+    max_failures_per_address: int = Field(50, ge=0, le=100_000)
+
+    @model_validator(mode="after")
+    def _ceiling_above_the_lockout(self) -> LoginSection:
+        # A lower per-account ceiling would let one address lock the owner out again.
+        ceiling = self.max_failures_per_account
+        if 0 < ceiling < self.max_failures_per_account_and_address:
+            raise ValueError(
+                f"max_failures_per_account = {ceiling} must be at least "
+                "max_failures_per_account_and_address "
+                f"({self.max_failures_per_account_and_address}), or 0 for no ceiling"
+            )
+        return self
 
 
 class ImagesSection(BackendSection):
@@ -104,6 +136,7 @@ class Settings(BaseSettings):
     server: ServerSection = ServerSection()
     storage: StorageSection = StorageSection()
     sessions: SessionsSection = SessionsSection()
+    login: LoginSection = LoginSection()
     # Images on by default (the built-in Pillow plugin); None only for sites built in code.
     images: ImagesSection | None = ImagesSection()
     plugins: PluginsSection = PluginsSection()

@@ -244,6 +244,7 @@ def every_storage_call(now: datetime) -> dict[str, Callable[[Any], Awaitable[Any
         "record_attempt": lambda s: s.record_attempt("key", 60, 10),
         "recent_attempts": lambda s: s.recent_attempts("key", 60),
         "clear_attempts": lambda s: s.clear_attempts("key"),
+        "forget_attempt": lambda s: s.forget_attempt("key"),
         "create_token": lambda s: s.create_token(1, "a" * 64, prefix="cms_abc"),
         "get_token": lambda s: s.get_token(1),
         "get_token_by_hash": lambda s: s.get_token_by_hash("a" * 64),

@@ -87,7 +87,10 @@ async def test_sign_in_stores_an_expiring_key_and_sign_out_deletes_it(
     make_client: ClientFactory, redis: Redis, redis_url: str, prefix: str
 ) -> None:
     client = await make_client(
-        sessions=redis_sessions(redis_url, prefix, idle_timeout=IDLE, absolute_timeout=ABSOLUTE)
+        sessions={
+            **redis_sessions(redis_url, prefix, idle_timeout=IDLE),
+            "absolute_timeout": ABSOLUTE,
+        }
     )
     token = await csrf_from(client, "/setup")  # an anonymous session, for the form's token
     before = cookie_value(client)
@@ -143,7 +146,10 @@ async def test_a_session_past_its_absolute_lifetime_is_anonymous_and_deleted(
     make_client: ClientFactory, redis: Redis, redis_url: str, prefix: str
 ) -> None:
     client = await make_client(
-        sessions=redis_sessions(redis_url, prefix, idle_timeout=IDLE, absolute_timeout=ABSOLUTE)
+        sessions={
+            **redis_sessions(redis_url, prefix, idle_timeout=IDLE),
+            "absolute_timeout": ABSOLUTE,
+        }
     )
     await setup_admin(client)
     session_id = cookie_value(client)

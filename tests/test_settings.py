@@ -33,6 +33,11 @@ def test_defaults_without_a_file(tmp_path: Path, clean_env: pytest.MonkeyPatch) 
     assert settings.storage.backend == "sqlite"
     assert settings.storage.options == {"path": "cms.db"}
     assert settings.sessions.backend == "cookie"
+    assert settings.sessions.absolute_timeout == 14 * 24 * 3600
+    login = settings.login
+    assert login.failure_window == 15 * 60
+    assert login.max_failures_per_account_and_address == 10
+    assert (login.max_failures_per_address, login.max_failures_per_account) == (50, 100)
     assert settings.plugins.disabled == []
     # Relative paths are relative to the folder the (absent) default file would be in.
     assert settings.resolve_path("cms.db") == tmp_path.resolve() / "cms.db"
@@ -94,6 +99,24 @@ def test_environment_overrides_win_over_the_file(
     # Keys the environment does not mention still come from the file.
     assert settings.server.host == "0.0.0.0"
     assert settings.sessions.options == {"max_age": 3600}
+
+
+def test_sign_in_limits_and_the_session_lifetime_are_settings(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text(
+        "[sessions]\nabsolute_timeout = 2592000\n"
+        "[login]\nfailure_window = 600\nmax_failures_per_account = 40\n",
+        encoding="utf-8",
+    )
+    clean_env.setenv("CMS_LOGIN__MAX_FAILURES_PER_ADDRESS", "0")
+    settings = load_settings(path)
+    assert settings.sessions.absolute_timeout == 30 * 24 * 3600
+    assert settings.login.failure_window == 600
+    assert settings.login.max_failures_per_account == 40
+    assert settings.login.max_failures_per_address == 0
+    assert settings.login.max_failures_per_account_and_address == 10
 
 
 def test_command_line_flags_win_over_the_environment(
@@ -183,6 +206,31 @@ BAD_SETTINGS: dict[str, tuple[str, list[str], list[str]]] = {
         '[database]\nurl = "x"\n',
         [],
         [r"\[database\]", r"unknown", r"\bsite\b", r"\bstorage\b", r"\bsessions\b"],
+    ),
+    "a sign-in lifetime too short": (
+        "[sessions]\nabsolute_timeout = 10\n",
+        [],
+        [r"\[sessions\] absolute_timeout", r"= 10\b", r"greater than or equal to 60"],
+    ),
+    "an unknown sign-in setting": (
+        "[login]\nmax_attempts = 5\n",
+        [],
+        [r"\[login\] max_attempts", r"allowed keys: .*\bmax_failures_per_address\b"],
+    ),
+    "an account ceiling below the lockout": (
+        "[login]\nmax_failures_per_account = 5\n",
+        [],
+        [
+            r"\[login\]",
+            r"max_failures_per_account = 5 must be at least",
+            r"max_failures_per_account_and_address \(10\)",
+            r"0 for no ceiling",
+        ],
+    ),
+    "a failure window past a day": (
+        "[login]\nfailure_window = 100000\n",
+        [],
+        [r"\[login\] failure_window", r"100000", r"86400"],
     ),
     "bad backend option": (
         '[storage]\noptions = { pathh = "x" }\n',

@@ -34,10 +34,13 @@ class CookieSessionStore:
     name = "cookie"
 
     def __init__(self, options: CookieSessionsOptions, site: Any) -> None:
+        # The core refuses a sign-in past ``[sessions] absolute_timeout`` (the cookie
+        # carries when it began); the cookie itself never outlives that either.
+        lifetime: int = site.settings.sessions.absolute_timeout
         self.storage: AbstractStorage = EncryptedCookieStorage(
             site.secret_key,
             cookie_name=options.cookie_name,
-            max_age=options.idle_timeout,
+            max_age=min(options.idle_timeout, lifetime),
             httponly=True,
             samesite="Lax",
             secure=site.settings.site.base_url.startswith("https://"),

@@ -45,7 +45,11 @@ class RedisSessionsOptions(BaseModel):
     url: str = Field("redis://127.0.0.1:6379/0", description="redis:// or rediss:// URL")
     key_prefix: str = Field("cms:session:", min_length=1, max_length=100, pattern=r"^\S+$")
     idle_timeout: int = Field(FOURTEEN_DAYS, ge=60, description="seconds without a request")
-    absolute_timeout: int = Field(FOURTEEN_DAYS, ge=60, description="seconds since sign-in")
+    # Deprecated: ``[sessions] absolute_timeout`` holds the lifetime for every store. Still
+    # honoured when given (the shorter of the two applies), so no session outlives it.
+    absolute_timeout: int | None = Field(
+        None, ge=60, description="deprecated: use [sessions] absolute_timeout"
+    )
     cookie_name: str = Field("cms_session", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     socket_timeout: float = Field(1.0, gt=0, le=60, description="seconds per command")
     connect_timeout: float = Field(1.0, gt=0, le=60, description="seconds per connection")
@@ -75,6 +79,13 @@ class RedisSessionStore:
 
     def __init__(self, options: RedisSessionsOptions, site: Any) -> None:
         self.options = options
+        lifetime: int = site.settings.sessions.absolute_timeout
+        if options.absolute_timeout is not None:
+            log.warning(
+                "[sessions] options.absolute_timeout is deprecated: set [sessions] "
+                "absolute_timeout instead (until then the shorter of the two applies)"
+            )
+            lifetime = min(lifetime, options.absolute_timeout)
         self.redis: Redis = Redis.from_url(
             options.url,
             socket_timeout=options.socket_timeout,
@@ -87,7 +98,7 @@ class RedisSessionStore:
             self.redis,
             key_prefix=options.key_prefix,
             idle_timeout=options.idle_timeout,
-            absolute_timeout=options.absolute_timeout,
+            absolute_timeout=lifetime,
             cookie_name=options.cookie_name,
             secure=site.settings.site.base_url.startswith("https://"),
         )
@@ -153,6 +164,11 @@ class RedisSessionStore:
         """Forget the attempts under ``key``."""
         with redis_errors_as_unavailable():
             await self.redis.delete(self._attempts_key(key))
+
+    async def forget_attempt(self, key: str) -> None:
+        """Forget the newest attempt under ``key``."""
+        with redis_errors_as_unavailable():
+            await self.redis.zpopmax(self._attempts_key(key))
 
 
 # KEYS[1] the set; ARGV: now, window, limit, a unique member. Returns nil when recorded,

@@ -873,6 +873,23 @@ class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
         async with self._writing() as conn:
             await conn.execute(attempts.delete().where(attempts.c.key == key))
 
+    async def forget_attempt(self, key: str) -> None:
+        attempts = self.schema.attempts
+        async with self._writing() as conn:
+            if not self.is_sqlite:
+                # Under the key's lock too, so two at once forget two rows, not one twice.
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key}
+                )
+            newest = (
+                select(attempts.c.id)
+                .where(attempts.c.key == key)
+                .order_by(attempts.c.at.desc(), attempts.c.id.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
+            await conn.execute(attempts.delete().where(attempts.c.id == newest))
+
 
 # SQLite's primary result codes that mean "not now" rather than "wrong": BUSY, LOCKED,
 # IOERR, FULL, CANTOPEN, PROTOCOL.
