@@ -53,10 +53,23 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 @dataclass(frozen=True)
 class Target:
-    """One page of a bench site: ``path(site, urls)`` gives its path."""
+    """One page of a bench site: ``path(site, urls)`` gives its path; ``script(site)``, when
+    given, is a wrk Lua script that chooses the path of each request itself."""
 
     name: str
     path: Callable[[Any, dict[str, str]], str]
+    script: Callable[[Any], str] | None = None
+
+
+def _any_post_script(site: Any) -> str:
+    # Every request a post drawn at random from the whole site: a long tail that the page
+    # cache cannot hold at 100,000 posts (the post target is one popular post).
+    return (
+        "math.randomseed(20240601)\n"
+        "request = function()\n"
+        f'  return wrk.format(nil, "/posts/post-" .. math.random(1, {site.size}))\n'
+        "end\n"
+    )
 
 
 TARGETS = {
@@ -64,6 +77,7 @@ TARGETS = {
     "index": Target("index", lambda site, urls: "/"),
     "index-deep": Target("index-deep", lambda site, urls: urls["deep"]),
     "api": Target("api", lambda site, urls: "/api/posts"),
+    "post-any": Target("post-any", lambda site, urls: "/posts/", script=_any_post_script),
 }
 
 
@@ -95,7 +109,7 @@ def _upload_load() -> Background:
 
 
 SCENARIOS = [
-    Scenario("pages", ("post", "index", "index-deep", "api")),
+    Scenario("pages", ("post", "post-any", "index", "index-deep", "api")),
     # The post page while 20 uploads of 4000x3000 JPEGs are processed (bench/uploads.py).
     Scenario("uploads", ("post",), background=_upload_load, first_site_only=True),
 ]
@@ -232,7 +246,7 @@ def _latency(output: str, percentile: str) -> float:
 
 
 def run_wrk(
-    url: str, *, duration: float, connections: int, core: int | None
+    url: str, *, duration: float, connections: int, core: int | None, script: Path | None = None
 ) -> tuple[int, float, float, float, int]:
     command = pinned(
         [
@@ -243,6 +257,7 @@ def run_wrk(
             "--latency",
             "--timeout",
             "10s",
+            *(["--script", str(script)] if script is not None else []),
             url,
         ],
         core,
@@ -263,10 +278,16 @@ def run_wrk(
     return requests, rps, _latency(out, "50"), _latency(out, "99"), errors
 
 
-def measure(server: Server, url: str, args: argparse.Namespace) -> Sample:
+def measure(
+    server: Server, url: str, args: argparse.Namespace, script: Path | None = None
+) -> Sample:
     before = server.cpu_ticks()
     requests, rps, p50, p99, errors = run_wrk(
-        url, duration=args.duration, connections=args.connections, core=args.client_core
+        url,
+        duration=args.duration,
+        connections=args.connections,
+        core=args.client_core,
+        script=script,
     )
     used_ms = (server.cpu_ticks() - before) * 1000 / CLK_TCK
     return Sample(requests, rps, p50, p99, errors, used_ms / max(1, requests))
@@ -283,6 +304,8 @@ class Cell:
     url: str
     samples: list[Sample] = field(default_factory=list)
     peak_rss_mib: float = 0.0
+    #: The wrk script choosing each request's path, for targets that have one.
+    script: Path | None = None
 
     def median(self, name: str) -> float:
         values = [getattr(sample, name) for sample in self.samples]
@@ -405,13 +428,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 server = by_site[site.label]
                 urls = {"deep": deep_page_url(site, server.url)}
                 for name in scenario.targets:
-                    path = TARGETS[name].path(site, urls)
-                    cells.append(Cell(scenario.name, site.label, name, server.url + path))
-                    plan.append((server, cells[-1]))
+                    target = TARGETS[name]
+                    path = target.path(site, urls)
+                    cell = Cell(scenario.name, site.label, name, server.url + path)
+                    if target.script is not None:
+                        cell.script = logs / f"{site.label}-{name}.lua"
+                        cell.script.write_text(target.script(site))
+                    cells.append(cell)
+                    plan.append((server, cell))
         for _server, cell in plan if args.warmup else ():
             # Warm-up: caches, connections, first compilations.
             run_wrk(
-                cell.url, duration=args.warmup, connections=args.connections, core=args.client_core
+                cell.url,
+                duration=args.warmup,
+                connections=args.connections,
+                core=args.client_core,
+                script=cell.script,
             )
         print(
             f"Measuring {len(plan)} cells x {args.rounds} round(s) x {args.duration:g} s "
@@ -428,7 +460,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     if background is not None:
                         backgrounds.append(background)
                         background.start(cell.site, server.url)
-                    cell.samples.append(measure(server, cell.url, args))
+                    cell.samples.append(measure(server, cell.url, args, cell.script))
                 finally:
                     if background is not None:
                         background.stop()

@@ -19,6 +19,7 @@ from cms.middlewares import (
     permission_middleware,
     security_headers,
 )
+from cms.page_cache import PAGE_CACHE_KEY, PageCache
 from cms.settings import Settings
 from cms.site import Site
 from cms.templating import TEMPLATE_NAMES_KEY, setup_templates
@@ -60,6 +61,8 @@ async def create_app(
     else:
         app[TEMPLATE_NAMES_KEY] = _template_names(env)
         app[FRESHNESS_KEY] = site_fingerprint(site)
+        if site.settings.server.page_cache_mb:
+            app[PAGE_CACHE_KEY] = PageCache(site.settings.server.page_cache_mb * 1024 * 1024)
     app.router.add_routes(site.routes)
     app.on_response_prepare.append(security_headers)
     app.cleanup_ctx.append(_backends)

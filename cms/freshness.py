@@ -1,9 +1,9 @@
 """Conditional GET for the public pages: ``ETag`` / ``Last-Modified`` and 304 answers.
 
-Nothing is cached in the server: every request still reads what the page shows from
-storage (one query), so an edit is visible on the very next request to any worker or host.
-What a 304 saves is rendering and sending the page. The entity tag is a digest of
-everything the page is made of:
+Every request still reads what the page shows from storage (one query), so an edit is
+visible on the very next request to any worker or host. What a 304 saves is rendering and
+sending the page; for other requests the same tag lets :mod:`cms.page_cache` skip the
+render. The entity tag is a digest of everything the page is made of:
 
 - the site: cms's version, the theme, settings, plugins and fields, and the files of the
   template and static folders (:func:`site_fingerprint`, computed once at start-up);

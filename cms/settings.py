@@ -64,6 +64,8 @@ class ServerSection(_Section):
     port: int = Field(8080, ge=1, le=65535)
     #: Processes serving the port (``cms serve --workers N`` overrides it).
     workers: int = Field(1, ge=1, le=256)
+    #: Rendered public pages kept per process, in MiB (cms.page_cache); 0 turns it off.
+    page_cache_mb: int = Field(32, ge=0, le=65536)
 
 
 class BackendSection(_Section):

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient
+from cms.plugins.sql_storage import SqlStorage
 
 from cms.app import create_app
 from cms.settings import Settings, load_settings
@@ -240,3 +241,40 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             + ", ".join(foreign)
             + "; the suite needs an environment without them (pip uninstall them)"
         )
+
+
+# --- storages, as cms serve builds them -------------------------------------------
+
+StorageFactory = Callable[..., Awaitable[SqlStorage]]
+
+
+async def build_storage(
+    site_dir: Path, storage_settings: dict[str, Any], *plugins: tuple[str, object]
+) -> SqlStorage:
+    settings = make_settings(site_dir, storage=storage_settings)
+    site = Site(settings, extra_plugins=plugins)
+    await site.configure()
+    storage = site.storage
+    assert isinstance(storage, SqlStorage), type(storage)
+    await storage.open()
+    return storage
+
+
+@pytest.fixture
+async def open_storage(
+    site_dir: Path, storage_settings: dict[str, Any]
+) -> AsyncIterator[StorageFactory]:
+    """``await open_storage(("name", plugin), ..., migrate=True)``: an open storage on the
+    same database each call; all are closed at the end."""
+    opened: list[SqlStorage] = []
+
+    async def factory(*plugins: tuple[str, object], migrate: bool = True) -> SqlStorage:
+        storage = await build_storage(site_dir, storage_settings, *plugins)
+        opened.append(storage)
+        if migrate:
+            await storage.migrate()
+        return storage
+
+    yield factory
+    for storage in opened:
+        await storage.close()

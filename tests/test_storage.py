@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -31,10 +30,9 @@ from cms.contracts import (
     VersionConflict,
 )
 from cms.site import Site
-from tests.conftest import make_settings
+from tests.conftest import StorageFactory, build_storage
 
 Order = Literal["published", "updated"]
-StorageFactory = Callable[..., Awaitable[SqlStorage]]
 
 EVENT_TIME = datetime(2024, 5, 17, 9, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2)))
 
@@ -60,39 +58,6 @@ class SubtitlePlugin:
     @hookimpl
     def register_post_fields(self, cms: Site) -> list[PostField]:
         return [PostField("subtitle", str, label="Subtitle", max_length=200)]
-
-
-async def build_storage(
-    site_dir: Path, storage_settings: dict[str, Any], *plugins: tuple[str, object]
-) -> SqlStorage:
-    settings = make_settings(site_dir, storage=storage_settings)
-    site = Site(settings, extra_plugins=plugins)
-    await site.configure()
-    storage = site.storage
-    assert isinstance(storage, Storage)
-    assert isinstance(storage, SqlStorage), type(storage)
-    await storage.open()
-    return storage
-
-
-@pytest.fixture
-async def open_storage(
-    site_dir: Path, storage_settings: dict[str, Any]
-) -> AsyncIterator[StorageFactory]:
-    """``await open_storage(("name", plugin), ..., migrate=True)``: an open storage on the
-    same database each call; all are closed at the end."""
-    opened: list[SqlStorage] = []
-
-    async def factory(*plugins: tuple[str, object], migrate: bool = True) -> SqlStorage:
-        storage = await build_storage(site_dir, storage_settings, *plugins)
-        opened.append(storage)
-        if migrate:
-            await storage.migrate()
-        return storage
-
-    yield factory
-    for storage in opened:
-        await storage.close()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from cms.auth import can, csrf_token, current_user
 from cms.contracts import MAX_ID, Cursor, DependencyUnavailable, Post, User
 from cms.freshness import page_validators
 from cms.keys import SITE_KEY
+from cms.page_cache import PAGE_CACHE_KEY, cacheable_extras
 from cms.site import Site
 from cms.templating import TEMPLATE_NAMES_KEY, choose_template
 
@@ -96,7 +97,8 @@ async def render_page(
 
     With ``validate`` the page gets an ``ETag`` (see :mod:`cms.freshness`) made of it,
     the visitor and the plugins' template variables, and a request that holds the same
-    tag is answered 304 without rendering.
+    tag is answered 304 without rendering; a page any visitor may be given is rendered
+    once per tag (see :mod:`cms.page_cache`).
     """
     site = request.app[SITE_KEY]
     env = aiohttp_jinja2.get_env(request.app)
@@ -147,6 +149,21 @@ async def render_page(
         )
         if (answer := validators.not_modified(request)) is not None:
             return answer
+        cache = request.app.get(PAGE_CACHE_KEY)
+        if (
+            cache is not None
+            and validators.etag is not None
+            and status == 200
+            and user is None
+            and not token
+            and cacheable_extras(extras)
+        ):
+            # A page anyone may be given: rendered once per tag (cms.page_cache).
+            key = cache.key(request, validators.etag, template.name or names[0])
+            page = cache.get(key)
+            if page is None:
+                page = cache.put(key, template.render(values).encode())
+            return page.response(request, validators.headers)
     response = web.Response(
         text=template.render(values), status=status, content_type="text/html", charset="utf-8"
     )

@@ -10,6 +10,7 @@ from cms import hookimpl
 from cms.contracts import StorageBackend
 
 from .storage import SqlStorage
+from .text_cache import DEFAULT_TEXT_CACHE_MB
 
 __all__ = ["PostgresOptions", "SqlStorage", "SqliteOptions"]
 
@@ -17,6 +18,11 @@ __all__ = ["PostgresOptions", "SqlStorage", "SqliteOptions"]
 _AUTO_MIGRATE = (
     "cms serve makes additive schema changes (new tables, columns, indexes) at start-up; "
     "false: it refuses to start until cms migrate has run"
+)
+
+_TEXT_CACHE = (
+    "MiB per process of post texts (Markdown and HTML) kept by post version, so reading a "
+    "post again sends only its other columns; 0 turns it off"
 )
 
 
@@ -28,6 +34,7 @@ class SqliteOptions(BaseModel):
     path: str = Field("cms.db", min_length=1, description="Database file, relative to settings")
     busy_timeout_ms: int = Field(5000, ge=0, le=600_000)
     auto_migrate: bool = Field(True, description=_AUTO_MIGRATE)
+    text_cache_mb: int = Field(DEFAULT_TEXT_CACHE_MB, ge=0, le=65_536, description=_TEXT_CACHE)
 
 
 class PostgresOptions(BaseModel):
@@ -42,6 +49,7 @@ class PostgresOptions(BaseModel):
     connect_timeout_s: float = Field(5.0, gt=0)
     pool_timeout_s: float = Field(10.0, gt=0, description="Wait for a free pooled connection")
     auto_migrate: bool = Field(True, description=_AUTO_MIGRATE)
+    text_cache_mb: int = Field(DEFAULT_TEXT_CACHE_MB, ge=0, le=65_536, description=_TEXT_CACHE)
 
     @field_validator("url")
     @classmethod
@@ -57,6 +65,7 @@ def _sqlite(options: SqliteOptions, site: Any) -> SqlStorage:
         fields=site.fields,
         busy_timeout_ms=options.busy_timeout_ms,
         auto_migrate=options.auto_migrate,
+        text_cache_mb=options.text_cache_mb,
     )
 
 
@@ -70,6 +79,7 @@ def _postgres(options: PostgresOptions, site: Any) -> SqlStorage:
         connect_timeout_s=options.connect_timeout_s,
         pool_timeout_s=options.pool_timeout_s,
         auto_migrate=options.auto_migrate,
+        text_cache_mb=options.text_cache_mb,
     )
 
 

@@ -13,7 +13,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Integer, Select, bindparam, event, func, select, text, tuple_
+from sqlalchemy import (
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    case,
+    event,
+    func,
+    null,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.engine import Connection, Row, make_url
 from sqlalchemy.exc import (
     DBAPIError,
@@ -43,12 +55,14 @@ from cms.contracts import (
 )
 
 from .bulk import BulkTransfer
+from .coalesce import ReadCoalescer
 from .media import MediaQueries
 from .migrations import MigrationPlan, apply_plan, plan_migration
 from .pg_reads import PostgresReadPool
 from .prepared import PreparedRead
 from .schema import Schema, build_schema
 from .sqlite_reads import SqliteReadPool
+from .text_cache import DEFAULT_TEXT_CACHE_MB, TEXT_COLUMNS, UNKNOWN, Known, PostTextCache
 from .tokens import TokenQueries
 
 __all__ = ["SqlStorage"]
@@ -100,6 +114,7 @@ class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
         sqlite_path: Path | None = None,
         auto_migrate: bool = True,
         pg_read_options: Mapping[str, Any] | None = None,
+        text_cache_bytes: int = DEFAULT_TEXT_CACHE_MB * 1024 * 1024,
     ) -> None:
         self.name = name
         self.url = url
@@ -127,11 +142,30 @@ class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
             )
         )
         # The hottest reads, built once (and compiled once on SQLite: see sqlite_reads).
-        self._post_by_slug = self._post_select.where(posts.c.slug == bindparam("slug"))
+        # They leave out the texts of a post version this process holds (text_cache).
+        self._texts = PostTextCache(text_cache_bytes) if text_cache_bytes else None
+        texts_known = and_(
+            posts.c.id == bindparam("known_id", type_=posts.c.id.type),
+            posts.c.version == bindparam("known_version", type_=posts.c.version.type),
+            posts.c.updated_at == bindparam("known_updated", type_=posts.c.updated_at.type),
+        )
+        post_read = select(
+            *(
+                case((texts_known, null()), else_=column).label(column.name)
+                if column.name in TEXT_COLUMNS
+                else column
+                for column in posts.c
+            ),
+            author.c.username.label("author_name"),
+            editor.c.username.label("editor_name"),
+        ).select_from(self._post_select.get_final_froms()[0])
+        self._post_by_slug = post_read.where(posts.c.slug == bindparam("slug"))
         self._published_by_slug = self._post_by_slug.where(posts.c.status == bindparam("status"))
-        self._post_by_id = self._post_select.where(posts.c.id == bindparam("id"))
+        self._post_by_id = post_read.where(posts.c.id == bindparam("id"))
         self._user_by_id = select(users).where(users.c.id == bindparam("id"))
         self._prepared: dict[int, PreparedRead] = {}
+        # Identical hot reads asked for together go out once (see coalesce).
+        self._coalescer = ReadCoalescer()
         self._page_templates: dict[tuple[bool, bool, bool, str], list[Select[Any]]] = {}
 
     @classmethod
@@ -142,6 +176,7 @@ class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
         fields: Iterable[PostField],
         busy_timeout_ms: int = 5000,
         auto_migrate: bool = True,
+        text_cache_mb: int = DEFAULT_TEXT_CACHE_MB,
     ) -> SqlStorage:
         """SQLite in WAL mode; writes take the lock up front (``BEGIN IMMEDIATE``)."""
         return cls(
@@ -154,6 +189,7 @@ class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
             sqlite_busy_timeout_ms=busy_timeout_ms,
             sqlite_path=Path(path),
             auto_migrate=auto_migrate,
+            text_cache_bytes=text_cache_mb * 1024 * 1024,
         )
 
     @classmethod
@@ -168,6 +204,7 @@ class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
         connect_timeout_s: float = 5.0,
         pool_timeout_s: float = 10.0,
         auto_migrate: bool = True,
+        text_cache_mb: int = DEFAULT_TEXT_CACHE_MB,
     ) -> SqlStorage:
         """PostgreSQL through asyncpg, with pre-ping and a statement timeout.
 
@@ -192,6 +229,7 @@ class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
                 },
             },
             auto_migrate=auto_migrate,
+            text_cache_bytes=text_cache_mb * 1024 * 1024,
             pg_read_options={
                 "size": pool_size,
                 "connect_timeout_s": connect_timeout_s,
@@ -282,6 +320,11 @@ class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
         """The rows of one of the statements built in ``__init__``: compiled once and run
         on the driver on SQLite; on the async engine elsewhere."""
         prepared = self._prepare(statement)
+        return await self._coalescer.read(
+            id(prepared), values, lambda: self._fetch(prepared, values)
+        )
+
+    async def _fetch(self, prepared: PreparedRead, values: dict[str, Any]) -> list[dict[str, Any]]:
         if self._sqlite_reads is not None:
             async with self._translate_errors():
                 return await self._sqlite_reads.fetch(prepared, **values)
@@ -570,15 +613,26 @@ class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
         return [self._to_post(row) for row in rows]
 
     async def get_post(self, post_id: int) -> Post | None:
-        rows = await self._read_rows(self._post_by_id, id=post_id)
-        return self._to_post(rows[0]) if rows else None
+        known = self._texts.by_id(post_id) if self._texts is not None else None
+        return await self._read_post(self._post_by_id, known, id=post_id)
 
     async def get_post_by_slug(self, slug: str, *, status: Status | None = None) -> Post | None:
+        known = self._texts.by_slug(slug) if self._texts is not None else None
         if status is None:
-            rows = await self._read_rows(self._post_by_slug, slug=slug)
-        else:
-            rows = await self._read_rows(self._published_by_slug, slug=slug, status=status)
-        return self._to_post(rows[0]) if rows else None
+            return await self._read_post(self._post_by_slug, known, slug=slug)
+        return await self._read_post(self._published_by_slug, known, slug=slug, status=status)
+
+    async def _read_post(
+        self, statement: Select[Any], known: Known | None, **values: Any
+    ) -> Post | None:
+        """One post by one of the statements above, its texts from the text cache when the
+        row is the version held there (see :mod:`.text_cache`)."""
+        values.update(known.parameters() if known is not None else UNKNOWN)
+        rows = await self._read_rows(statement, **values)
+        if not rows:
+            return None
+        row = rows[0] if self._texts is None else self._texts.complete(rows[0], known)
+        return self._to_post(row)
 
     async def _free_slug(self, conn: AsyncConnection, base: str, exclude_id: int | None) -> str:
         """``base``, or the first of ``base-2``, ``base-3``... that no other post has; every
