@@ -616,6 +616,13 @@ def goal_checks(
                 ratio >= 0.8,
                 f"{ratio:.2f}x ({pg['rps']:.0f} vs {lite['rps']:.0f} req/s)",
             )
+    failed = [row for row in rows or [] if row["errors"]]
+    check(
+        "every request answered (no 5xx, 4xx or socket errors)",
+        float(sum(row["errors"] for row in failed)),
+        not failed,
+        ", ".join(f"{row['site']} {row['target']}: {row['errors']}" for row in failed) or "none",
+    )
     for row in uploads_rows:
         idle = next(
             (r for r in pages_rows if r["site"] == row["site"] and r["target"] == row["target"]),

@@ -239,6 +239,30 @@ async def test_the_text_cache_keeps_to_its_budget(open_storage: StorageFactory) 
     assert 0 < len(texts) < 20
 
 
+async def test_texts_pushed_out_while_a_read_waits_still_serve_it(
+    open_storage: StorageFactory,
+) -> None:
+    """A read names the version it holds, then waits for the database; meanwhile other
+    reads may push that version out of the budget. The read still gets its texts."""
+    storage = await open_storage()
+    texts = storage._texts
+    assert texts is not None
+    kept = await stored_post(storage, "Kept", slug="kept", body="z" * 1000)
+    others = [await stored_post(storage, f"Other {n}", body="w" * 1000) for n in range(12)]
+    assert await storage.get_post(kept.id) is not None
+    known = texts.by_id(kept.id)  # what a read of it names before it waits
+    assert known is not None
+    texts.max_bytes = 10 * known.size  # about ten posts' texts
+    for post in others:  # the reads that went on meanwhile
+        assert await storage.get_post(post.id) is not None
+    assert texts.by_id(kept.id) is None
+    # The database answers the waiting read: the same version, so no texts.
+    answer = {"id": kept.id, "slug": "kept", "body": None, "html": None}
+    completed = texts.complete(answer, known)
+    assert (completed["body"], completed["html"]) == (known.body, known.html)
+    assert texts.size <= texts.max_bytes
+
+
 # --- identical reads sent once -------------------------------------------------------
 
 

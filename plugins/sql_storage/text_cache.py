@@ -90,7 +90,10 @@ class PostTextCache:
         if row["body"] is None:
             # Only the CASE leaves them out, and only for exactly this version.
             assert known is not None and row["id"] == known.id
-            self._by_id.move_to_end(known.id)
+            # Other reads may have pushed it out while this one waited: it still holds
+            # the texts, and a later read keeps them again.
+            if self._by_id.get(known.id) is known:
+                self._by_id.move_to_end(known.id)
             self.hits += 1
             return {**row, "body": known.body, "html": known.html}
         self._keep(row)
