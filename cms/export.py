@@ -9,6 +9,11 @@ the specification.
 Writing reads one consistent snapshot through ``Storage.exporting``; reading checks the
 archive, the manifest, the checksums and every record (plugin fields included) before
 anything is written through ``Storage.importing``, in one transaction.
+
+An archive is trusted like a database backup for what it is (users, password hashes,
+tokens), never for what would reach pages unchecked: every record is held to the rules the
+site applies when it saves one, and a post's ``html`` (which themes show as it is) is made
+again from its ``body`` by this site's renderer and sanitizer rather than read.
 """
 
 from __future__ import annotations
@@ -44,8 +49,19 @@ from pydantic import (
 
 from cms import __version__
 from cms.contracts import MAX_ID, RECORD_KINDS, MediaStore, RecordReader, Role, SiteNotEmpty
-from cms.fields import PostField
+from cms.fields import (
+    MEDIA_HASH_PATTERN,
+    NO_CONTROL_CHARS,
+    SLUG_PATTERN,
+    PostBody,
+    PostField,
+    PostSlug,
+    PostStatus,
+    PostTitle,
+)
+from cms.rendering import render_body
 from cms.site import Site
+from cms.users import check_username
 
 __all__ = [
     "FORMAT",
@@ -53,6 +69,7 @@ __all__ = [
     "ExportError",
     "ExportSummary",
     "Progress",
+    "check_archive",
     "export_site",
     "import_site",
     "load_archive",
@@ -69,6 +86,9 @@ BATCH_SIZE = 500
 MAX_ERRORS = 20
 _NO_NUL = r"^[^\x00]*$"
 _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
+_HEX64 = r"^[0-9a-f]{64}$"
+#: Where import puts the posts with their html made again (beside the unpacked members).
+_RENDERED_POSTS = ".rendered-posts.jsonl"
 
 #: ``progress(label, total)`` gives a function that advances a progress bar by n.
 Progress = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
@@ -91,8 +111,14 @@ Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 Moment = Annotated[AwareDatetime, AfterValidator(_utc)]
 
 
-def _text(max_length: int | None = None, min_length: int = 0) -> Any:
-    return Annotated[str, Field(min_length=min_length, max_length=max_length, pattern=_NO_NUL)]
+def _text(max_length: int | None = None, min_length: int = 0, pattern: str = _NO_NUL) -> Any:
+    return Annotated[str, Field(min_length=min_length, max_length=max_length, pattern=pattern)]
+
+
+def _username(value: str) -> str:
+    if problem := check_username(value):
+        raise ValueError(problem)
+    return value
 
 
 class _Record(BaseModel):
@@ -103,7 +129,8 @@ class UserRecord(_Record):
     """A line of ``users.jsonl``: the user with its Argon2 password hash and role."""
 
     id: Id
-    username: _text(150, 1)  # type: ignore[valid-type]
+    # The rules of cms users create and the admin pages.
+    username: Annotated[str, AfterValidator(_username)]
     role: Role
     password_hash: _text(255, 1)  # type: ignore[valid-type]
     is_active: bool
@@ -117,18 +144,22 @@ class TokenRecord(_Record):
 
     id: Id
     user_id: Id
-    token_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-    prefix: _text(16)  # type: ignore[valid-type]
-    label: _text(100)  # type: ignore[valid-type]
+    token_hash: Annotated[str, Field(pattern=_HEX64)]
+    prefix: _text(16, 1, TOKEN_PREFIX_PATTERN)  # type: ignore[valid-type]
+    label: _text(100, 0, NO_CONTROL_CHARS)  # type: ignore[valid-type]
     created_at: Moment
     expires_at: Moment | None = None
     last_used_at: Moment | None = None
     revoked_at: Moment | None = None
 
 
-#: A media store key: folders and a file name with an extension, nothing that could leave
-#: the media folder (no ``..``, no absolute path, no hidden name).
-MEDIA_KEY_PATTERN = r"^(?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.[A-Za-z0-9]{1,8}$"
+#: What a token's ``prefix`` (the start of its secret, shown to tell tokens apart) is made of.
+TOKEN_PREFIX_PATTERN = r"^[A-Za-z0-9_-]+$"
+#: A media store key: folders and a file name with an image extension, nothing that could
+#: leave the media folder (no ``..``, no absolute path, no hidden name) or be served as
+#: anything but an image.
+MEDIA_KEY_PATTERN = r"^(?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.(?:jpg|jpeg|png|gif|webp)$"
+_MEDIA_KEY = re.compile(MEDIA_KEY_PATTERN)
 MediaKey = Annotated[str, Field(min_length=3, max_length=300, pattern=MEDIA_KEY_PATTERN)]
 _Dimension = Annotated[int, Field(ge=1, le=1_000_000)]
 _ImageFormat = Literal["jpeg", "png", "gif", "webp"]
@@ -150,7 +181,7 @@ class MediaRecord(_Record):
     in the manifest."""
 
     id: Id
-    content_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    content_hash: Annotated[str, Field(pattern=_HEX64)]
     original_name: _text(255)  # type: ignore[valid-type]
     width: _Dimension
     height: _Dimension
@@ -173,20 +204,32 @@ class SettingRecord(_Record):
     value: JsonValue
 
 
+# What an address may hold: no space, control character, quote, angle bracket or backslash.
+_URL_CHAR = r"""[^\x00-\x20\x7f"'<>\\]"""
+_PATH_CHAR = r"""[^\x00-\x20\x7f"'<>\\/]"""
+#: A post's ``image`` in an export: a media content hash (checked against the export's
+#: media), or an address themes show as a plain ``<img>`` (docs/images.md): an absolute
+#: http(s) URL, or a path on this site (no ``//`` in it).
+IMAGE_PATTERN = (
+    rf"^(?:[0-9a-f]{{64}}|https?://{_URL_CHAR}+|/(?:{_PATH_CHAR}+(?:/{_PATH_CHAR}+)*/?)?)$"
+)
+
+#: The core columns of a post: the site's own rules (cms.fields) where a post is saved.
 _CORE_POST_FIELDS: dict[str, Any] = {
     "id": (Id, ...),
-    "slug": (_text(200, 1), ...),
-    "title": (_text(300, 1), ...),
-    "body": (_text(), ...),
+    "slug": (PostSlug, ...),
+    "title": (PostTitle, ...),
+    "body": (PostBody, ...),
+    # Exported for readers of the archive; import makes it again from body.
     "html": (str, ...),
-    "status": (Literal["draft", "published"], ...),
+    "status": (PostStatus, ...),
     "published_at": (Moment | None, None),
     "created_at": (Moment, ...),
     "updated_at": (Moment, ...),
     "author_id": (Id | None, None),
     "editor_id": (Id | None, None),
     "version": (Annotated[int, Field(ge=1, le=MAX_ID)], ...),
-    "image": (_text(500) | None, None),
+    "image": (Annotated[str, Field(max_length=500, pattern=IMAGE_PATTERN)] | None, None),
 }
 
 
@@ -407,6 +450,8 @@ class Archive:
     folder: Path
     manifest: dict[str, Any]
     counts: dict[str, int]
+    #: The site :func:`check_archive` checked the records for (and rendered the posts of).
+    checked_for: Site | None = field(default=None, compare=False)
 
     def lines(self, kind: str) -> Iterator[tuple[int, bytes]]:
         """(line number, line) of one record file (none when the file is absent)."""
@@ -488,8 +533,13 @@ def _member_name(member: tarfile.TarInfo) -> str:
     if path.is_absolute() or ".." in path.parts or "\\" in member.name or not path.parts:
         raise ExportError(f"member {member.name!r} has an unsafe path")
     name = str(path)
-    allowed = name in FILES.values() or name == MANIFEST or path.parts[0] == MEDIA_DIR
-    if not allowed:
+    media = path.parts[0] == MEDIA_DIR
+    if media and not member.isdir() and not _MEDIA_KEY.match(name[len(MEDIA_DIR) + 1 :]):
+        raise ExportError(
+            f"member {member.name!r} is not a media file name (folders and names of letters, "
+            "digits, _ and -, ending in .jpg, .jpeg, .png, .gif or .webp)"
+        )
+    if not (media or name in FILES.values() or name == MANIFEST):
         raise ExportError(f"member {member.name!r} does not belong in a cms export")
     return name
 
@@ -498,9 +548,15 @@ def _unpack(archive: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> 
     content = archive.extractfile(member)
     if content is None:
         raise ExportError(f"member {member.name!r} cannot be read")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # "x": a name that differs only in case, on a filesystem that ignores case, must
+        # not replace a member whose checksum was taken already.
+        out = target.open("xb")
+    except (FileExistsError, NotADirectoryError):
+        raise ExportError(f"member {member.name!r} clashes with another member") from None
     digest = hashlib.sha256()
-    with content, target.open("wb") as out:
+    with content, out:
         while chunk := content.read(1 << 20):
             digest.update(chunk)
             out.write(chunk)
@@ -529,7 +585,55 @@ def _read_manifest(path: Path) -> _Manifest:
 def _first_error(error: ValidationError) -> str:
     first = error.errors(include_url=False)[0]
     where = ".".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg']}" if where else first["msg"]
+    message = _explain(first)
+    return f"{where}: {message}" if where else message
+
+
+#: What a pattern allows, in words (pydantic would show the regular expression).
+_PATTERN_HELP = {
+    SLUG_PATTERN: "use lowercase letters, digits and single hyphens, like my-first-post",
+    NO_CONTROL_CHARS: "control characters (such as line breaks) are not allowed",
+    _NO_NUL: "NUL characters are not allowed",
+    IMAGE_PATTERN: "use the content hash (64 hex digits) of an image in this export, an "
+    "http:// or https:// address, or a path on this site (/...), without spaces or quotes",
+    MEDIA_KEY_PATTERN: "use folders and a file name of letters, digits, _ and -, ending in "
+    ".jpg, .jpeg, .png, .gif or .webp",
+    TOKEN_PREFIX_PATTERN: "use letters, digits, _ and -",
+    _HEX64: "use 64 hex digits (0-9, a-f)",
+    MEDIA_HASH_PATTERN: "use 64 hex digits (0-9, a-f)",
+    _SHA256.pattern: "use sha256: and 64 hex digits",
+}
+
+
+def _explain(item: Any) -> str:
+    context = item.get("ctx") or {}
+    if item["type"] == "string_pattern_mismatch" and context.get("pattern") in _PATTERN_HELP:
+        return _PATTERN_HELP[context["pattern"]]
+    if item["type"] == "value_error" and "error" in context:
+        return str(context["error"])  # our own validators' messages, without "Value error, "
+    return str(item["msg"])
+
+
+def _post_label(line: bytes) -> str:
+    """`` (post 12, slug 'hello')``: which post a line of posts.jsonl is, as far as it says."""
+    try:
+        raw = json.loads(line)
+    except ValueError:
+        return ""
+    if not isinstance(raw, dict):
+        return ""
+    parts = [
+        f"{name} {_short(raw[key])}"
+        for key, name in (("id", "post"), ("slug", "slug"))
+        if raw.get(key) is not None
+    ]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _short(value: Any) -> str:
+    # repr: one line, whatever the value holds.
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # -- validating ------------------------------------------------------------------------------
@@ -577,18 +681,27 @@ def validate_archive(archive: Archive, site: Site, supported: tuple[str, ...]) -
         "media hashes": set(),
         "setting keys": set(),
     }
+    # A post's image that is a media hash must name an image of the export (as a saved
+    # post's must name an uploaded one); media come after posts, so they are checked last.
+    images: list[tuple[str, str]] = []
     for kind in RECORD_KINDS:
         lines = 0
         for number, line in archive.lines(kind):
             lines += 1
             where = f"{FILES[kind]} line {number}"
+            if kind == "posts":
+                where += _post_label(line)
             try:
                 record = models[kind].model_validate_json(line, strict=True)
             except ValidationError as error:
                 checks.add(f"{where}: {_first_error(error)}")
+                _remember_invalid(kind, line, seen)
                 continue
             for problem in _cross_check(kind, record, seen):
                 checks.add(f"{where}: {problem}")
+            image = getattr(record, "image", None) if kind == "posts" else None
+            if image is not None and re.match(MEDIA_HASH_PATTERN, image):
+                images.append((where, image))
             if isinstance(record, MediaRecord):
                 for key in record.files():
                     if not (archive.folder / MEDIA_DIR / key).is_file():
@@ -597,10 +710,36 @@ def validate_archive(archive: Archive, site: Site, supported: tuple[str, ...]) -
             checks.add(
                 f"{FILES[kind]} has {lines} record(s), the manifest says {archive.counts[kind]}"
             )
+    for where, image in images:
+        if image not in seen["media hashes"]:
+            checks.add(
+                f"{where}: image: {image} is not the content_hash of an image in this export "
+                "(media.jsonl)"
+            )
     if checks.errors:
-        more = f" (and {checks.hidden} more)" if checks.hidden else ""
-        listing = "\n  ".join(checks.errors)
-        raise ExportError(f"{len(checks.errors) + checks.hidden} problem(s){more}:\n  {listing}")
+        # One line, for the CLI: problems are separated by "; ".
+        total = len(checks.errors) + checks.hidden
+        listing = "; ".join(checks.errors)
+        if total == 1:
+            raise ExportError(listing)
+        more = f"; and {checks.hidden} more" if checks.hidden else ""
+        raise ExportError(f"{total} problems: {listing}{more}")
+
+
+def _remember_invalid(kind: str, line: bytes, seen: dict[str, set[Any]]) -> None:
+    """Note the id (or hash) of a record that is refused already, so the records that
+    link to it are not listed as problems too."""
+    key, what = {"users": ("id", "user ids"), "media": ("content_hash", "media hashes")}.get(
+        kind, ("", "")
+    )
+    if not key:
+        return
+    try:
+        value = json.loads(line).get(key)
+    except (ValueError, AttributeError):
+        return
+    if isinstance(value, int | str):
+        seen[what].add(value)
 
 
 def _cross_check(kind: str, record: Any, seen: dict[str, set[Any]]) -> Iterator[str]:
@@ -633,15 +772,48 @@ def _cross_check(kind: str, record: Any, seen: dict[str, set[Any]]) -> Iterator[
         yield from unique("setting keys", record.key, "setting")
 
 
-def _batches(archive: Archive, kind: str, model: type[BaseModel]) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    for _, line in archive.lines(kind):
-        batch.append(model.model_validate_json(line, strict=True).model_dump())
+def _batches(lines: Iterator[tuple[int, bytes]], model: type[BaseModel]) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for _, line in lines:
+        batch.append(model.model_validate_json(line, strict=True))
         if len(batch) == BATCH_SIZE:
             yield batch
             batch = []
     if batch:
         yield batch
+
+
+def _rendered_lines(archive: Archive) -> Iterator[tuple[int, bytes]]:
+    with (archive.folder / _RENDERED_POSTS).open("rb") as content:
+        yield from enumerate(content, start=1)
+
+
+async def _render_posts(
+    site: Site, archive: Archive, model: type[BaseModel], progress: Progress
+) -> None:
+    """Make every post's html again from its body, as saving the post would (this site's
+    render_post_body plugins or Markdown, then the sanitizer), into a file of their own.
+
+    The archive's html is never used: themes show it unescaped, and an edited archive
+    could hold any markup there. Done before the import transaction starts, so a slow
+    renderer does not hold the database's write lock and a failing one writes nothing.
+    """
+    target = archive.folder / _RENDERED_POSTS
+    out = await asyncio.to_thread(target.open, "wb")
+    try:
+        with progress("Rendering posts", archive.counts["posts"]) as advance:
+            batches = _batches(archive.lines("posts"), model)
+            while batch := await asyncio.to_thread(next, batches, None):
+                lines = []
+                for record in batch:
+                    values = record.model_dump(exclude={"html"})
+                    html = await render_body(site, values["body"], values)
+                    lines.append(record.model_copy(update={"html": html}).model_dump_json())
+                data = "".join(f"{line}\n" for line in lines).encode("utf-8")
+                await asyncio.to_thread(out.write, data)
+                advance(len(batch))
+    finally:
+        await asyncio.to_thread(out.close)
 
 
 async def import_site(
@@ -654,18 +826,11 @@ async def import_site(
         return await load_archive(site, archive, progress=progress)
 
 
-async def load_archive(
-    site: Site, archive: Archive, *, progress: Progress = _no_progress
-) -> ExportSummary:
-    """Load a checked archive into this (empty) site: every record is validated first, then
-    all are written in one transaction. Raise ExportError for bad records, SiteNotEmpty for
-    a site with content; either way nothing is written."""
-    storage = site.storage
-    async with storage.exporting() as reader:
-        # Refuse a site with content before the long checks; importing() checks again.
-        counts = {kind: await reader.count(kind) for kind in ("users", "posts", "tokens")}
-        if any(counts.values()):
-            raise SiteNotEmpty(counts)
+async def check_archive(site: Site, archive: Archive, *, progress: Progress = _no_progress) -> None:
+    """Check every record of an unpacked archive by this site's rules and make every post's
+    html again from its body; raise ExportError naming the problems. Reads no table, so it
+    can run before the site's schema exists (``cms import`` checks before it migrates)."""
+    async with site.storage.exporting() as reader:
         supported = reader.kinds
     await asyncio.to_thread(validate_archive, archive, site, supported)
     if archive.counts["media"] and site.images is None:
@@ -673,6 +838,26 @@ async def load_archive(
             f"the export holds {archive.counts['media']} media record(s); this site has no "
             "[images] backend to keep their files"
         )
+    if archive.counts["posts"]:
+        await _render_posts(site, archive, _record_models(site)["posts"], progress)
+    archive.checked_for = site
+
+
+async def load_archive(
+    site: Site, archive: Archive, *, progress: Progress = _no_progress
+) -> ExportSummary:
+    """Load an unpacked archive into this (empty) site: every record is checked first
+    (:func:`check_archive`, unless it ran for this site already), then all are written in
+    one transaction. Raise ExportError for bad records, SiteNotEmpty for a site with
+    content; either way nothing is written."""
+    storage = site.storage
+    async with storage.exporting() as reader:
+        # Refuse a site with content before the long checks; importing() checks again.
+        counts = {kind: await reader.count(kind) for kind in ("users", "posts", "tokens")}
+        if any(counts.values()):
+            raise SiteNotEmpty(counts)
+    if archive.checked_for is not site:
+        await check_archive(site, archive, progress=progress)
     models = _record_models(site)
     # Files first, then the rows: a row never names a file that is not there. They are
     # named after their content, so one left behind by a failed import is harmless; those
@@ -685,9 +870,10 @@ async def load_archive(
                 if not total:
                     continue
                 with progress(f"Importing {kind}", total) as advance:
-                    batches = _batches(archive, kind, models[kind])
+                    lines = _rendered_lines(archive) if kind == "posts" else archive.lines(kind)
+                    batches = _batches(lines, models[kind])
                     while batch := await asyncio.to_thread(next, batches, None):
-                        await writer.write(kind, batch)
+                        await writer.write(kind, [record.model_dump() for record in batch])
                         advance(len(batch))
     except BaseException:
         if added and site.images is not None:

@@ -163,7 +163,11 @@ class PostField:
         """The pydantic annotation that validates this field's value."""
         base: Any
         if self.choices is not None:
-            base = Literal[tuple(value for value, _ in self.choice_pairs)]
+            values = [value for value, _ in self.choice_pairs]
+            # Literals with the same values compare equal whatever their order, so typing's
+            # cache of ``X | None`` could hand back another field's order: the enum is
+            # stated here, and the Field makes this annotation one of its own.
+            base = Annotated[Literal[tuple(values)], Field(json_schema_extra={"enum": values})]
         elif self.type is Text or self.type is str:
             base = Annotated[
                 str,
@@ -313,6 +317,13 @@ NO_NUL = r"^[^\x00]*$"
 #: A post's ``image``: the content hash (hex SHA-256) of an image of the media library.
 MEDIA_HASH_PATTERN = r"^[0-9a-f]{64}$"
 
+# The rules of the core post fields: one definition for the post model and cms import.
+PostTitle = Annotated[str, Field(min_length=1, max_length=300, pattern=NO_CONTROL_CHARS)]
+PostSlug = Annotated[str, Field(max_length=200, pattern=SLUG_PATTERN)]
+PostBody = Annotated[str, Field(max_length=500_000, pattern=NO_NUL)]
+PostStatus = Literal["draft", "published"]
+MediaHash = Annotated[str, Field(pattern=MEDIA_HASH_PATTERN)]
+
 
 def build_post_model(fields: Iterable[PostField], *, partial: bool = False) -> type[BaseModel]:
     """Build the pydantic model that validates a post's values, core and plugin fields alike.
@@ -327,17 +338,12 @@ def build_post_model(fields: Iterable[PostField], *, partial: bool = False) -> t
         return (annotation, None) if partial else (annotation, info)
 
     definitions: dict[str, Any] = {
-        "title": optional(
-            Annotated[str, Field(min_length=1, max_length=300, pattern=NO_CONTROL_CHARS)], ...
-        ),
-        "slug": (
-            Annotated[str, Field(max_length=200, pattern=SLUG_PATTERN)] | None,
-            None,
-        ),
-        "body": optional(Annotated[str, Field(max_length=500_000, pattern=NO_NUL)], ""),
-        "status": optional(Literal["draft", "published"], "draft"),
+        "title": optional(PostTitle, ...),
+        "slug": (PostSlug | None, None),
+        "body": optional(PostBody, ""),
+        "status": optional(PostStatus, "draft"),
         "image": (
-            Annotated[str, Field(pattern=MEDIA_HASH_PATTERN)] | None,
+            MediaHash | None,
             Field(
                 None,
                 description="Cover image: the hash of an uploaded image (see POST /api/media), "

@@ -147,19 +147,26 @@ def export_command(settings_path: Path | None, output: Path | None) -> None:
 def import_command(settings_path: Path | None, archive: Path) -> None:
     """Load an archive written by cms export into this site, which must be empty.
 
-    Everything is checked first (checksums, every record, plugin fields); then all of it
-    is written in one transaction, or nothing is.
+    Everything is checked first (checksums, every record by the rules the site applies
+    when saving, plugin fields); posts' HTML is made again from their Markdown; then all
+    of it is written in one transaction, or nothing is. A file that is damaged or breaks
+    a rule exits with status 2 and one line naming the problem.
     """
-    from cms.export import ExportError, load_archive, read_archive
+    from cms.export import ExportError, check_archive, load_archive, read_archive
+
+    def refuse(error: ExportError) -> NoReturn:
+        _fail(f"cannot import {archive}: {error}. Nothing was imported.", 2)
 
     with tempfile.TemporaryDirectory(prefix="cms-import-") as tmp:
         try:
             # The file is checked whole before the database is even opened.
             checked = read_archive(archive, Path(tmp))
         except ExportError as error:
-            _fail(f"cannot import {archive}: {error}\nNothing was imported.")
+            refuse(error)
 
         async def work(site: Any) -> Any:
+            # Records are checked before the schema is touched: a bad file changes nothing.
+            await check_archive(site, checked, progress=_progress_bar)
             report: MigrationReport = await site.storage.migrate_schema()
             for change in report.applied:
                 click.echo(f"schema: {change}", err=True)
@@ -168,7 +175,7 @@ def import_command(settings_path: Path | None, archive: Path) -> None:
         try:
             summary = _with_site(settings_path, work)
         except ExportError as error:
-            _fail(f"cannot import {archive}: {error}\nNothing was imported.")
+            refuse(error)
         except SiteNotEmpty as error:
             _fail(
                 f"cannot import {archive}: {error}. Import fills a new, empty site only: "

@@ -23,6 +23,7 @@ from cms.app import create_app
 from cms.contracts import SiteNotEmpty, User
 from cms.export import ExportError, export_site, import_site
 from cms.passwords import hash_password
+from cms.rendering import render_markdown
 from cms.settings import load_settings
 from cms.site import Site
 from cms.tokens import issue_token, user_for_token
@@ -91,7 +92,8 @@ async def fill(site: Site) -> dict[str, Any]:
             "title": "Ünïcode — first",
             "slug": "first",
             "body": "Line one\n\nLine *two*",
-            "html": "<p>Line one</p>\n<p>Line <em>two</em></p>",
+            # What the site renders for the body: import makes the html again from it.
+            "html": "<p>Line one</p>\n<p>Line <em>two</em></p>\n",
             "status": "published",
             "subtitle": "A subtitle",
             "summary": "Long\ntext " * 100,
@@ -381,8 +383,12 @@ async def test_invalid_records_are_listed_and_nothing_is_written(
 
     rebuild(path, bad, edit)
     message = await refused(empty_site, bad)
-    assert "posts.jsonl line 1: status: Input should be 'draft' or 'published'" in message
-    assert "posts.jsonl line 2: author_id 99 is not a user in this export" in message
+    # One line (the CLI prints it as it is), each problem naming the post.
+    assert message == (
+        "2 problems: posts.jsonl line 1 (post 1, slug 'first'): status: Input should be "
+        "'draft' or 'published'; posts.jsonl line 2 (post 2, slug 'draft'): author_id 99 is "
+        "not a user in this export"
+    )
 
 
 async def test_an_export_from_a_newer_cms_or_with_unknown_fields_is_refused(
@@ -453,7 +459,7 @@ async def seed(settings: Path) -> None:
                 "title": f"Post number {number}",
                 "slug": f"post-{number}",
                 "body": f"Body {number}",
-                "html": f"<p>Body {number}</p>",
+                "html": f"<p>Body {number}</p>\n",  # as rendered: import renders it again
                 "status": "published" if number % 4 else "draft",
                 "subtitle": f"Sub {number}" if number % 2 else None,
             }
@@ -553,12 +559,13 @@ async def test_cli_refuses_a_truncated_export_and_writes_nothing(tmp_path: Path)
     result = await asyncio.to_thread(
         run_cms, "import", "export.tar.gz", "--settings", settings, cwd=tmp_path
     )
-    assert result.returncode == 1, output_of(result)
+    assert result.returncode == 2, output_of(result)
     lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, output_of(result)
     assert lines[0].startswith(
         "Error: cannot import export.tar.gz: the file is truncated or damaged"
     ), output_of(result)
-    assert lines[-1] == "Nothing was imported.", output_of(result)
+    assert lines[0].endswith(". Nothing was imported."), output_of(result)
     assert "Traceback" not in result.stderr
     # The file is checked before the database is opened: not even a schema was created.
     assert not (tmp_path / "cms.db").exists()
@@ -692,3 +699,309 @@ async def test_an_export_missing_a_media_file_imports_nothing(
     (site_dir / "media-a" / stored.renditions[0].key).unlink()
     with pytest.raises(ExportError, match="is missing from the media store"):
         await export_site(source, tmp_path / "again.tar.gz")
+
+
+# -- what an edited archive may not bring in (cms import, as a user runs it) ----------------
+
+HELLO_BODY = "Hello *world*"
+SCRIPT = "<script>alert(1)</script>"
+ONERROR = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+async def plain_export(site_dir: Path, sites: list[Site], tmp_path: Path) -> Path:
+    """An export of a site without plugins (what a ``cms`` subprocess can read): two users,
+    a token and two published posts (``hello`` by the author, ``notes``), rendered as the
+    site renders them."""
+    source = await open_site(
+        site_dir, {"backend": "sqlite", "options": {"path": str(tmp_path / "plain.db")}}
+    )
+    sites.append(source)
+    password_hash = await hash_password(ADMIN_PASSWORD)
+    admin = await source.storage.create_user("admin", password_hash, "admin")
+    author = await source.storage.create_user("author", password_hash, "author")
+    assert admin and author
+    for slug, body, user in (("hello", HELLO_BODY, author), ("notes", "Some notes", admin)):
+        await source.storage.create_post(
+            {
+                "title": slug.capitalize(),
+                "slug": slug,
+                "body": body,
+                "html": render_markdown(body),
+                "status": "published",
+            },
+            author_id=user.id,
+        )
+    await issue_token(source, "admin", label="CI")
+    path = tmp_path / "plain.tar.gz"
+    await export_site(source, path)
+    return path
+
+
+def edited(path: Path, target: Path, kind: str, change: Any) -> Path:
+    """A copy of an export whose ``kind`` records went through ``change(records)``, with
+    counts and checksums made to match: only the rules of the records can refuse it."""
+
+    def edit(files: dict[str, bytes]) -> None:
+        name = f"{kind}.jsonl"
+        records = [json.loads(line) for line in files[name].splitlines()]
+        change(records)
+        files[name] = b"".join(json.dumps(record).encode() + b"\n" for record in records)
+        manifest = json.loads(files["manifest.json"])
+        manifest["counts"][kind] = len(records)
+        files["manifest.json"] = json.dumps(manifest).encode()
+        rechecksum(files)
+
+    rebuild(path, target, edit)
+    return target
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def target_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """The settings file of an empty site to import into, on each SQL backend."""
+    folder = tmp_path / "target"
+    folder.mkdir()
+    if request.param == "sqlite":
+        options = 'path = "cms.db"'
+    else:
+        url = service_url(POSTGRES_URL_ENV, "PostgreSQL")
+        await reset_postgres(url)
+        options = f'url = "{url}"'
+    storage = f'[storage]\nbackend = "{request.param}"\noptions = {{ {options} }}\n'
+    return write_settings(folder, storage)
+
+
+async def cms_import(archive: Path, settings: Path) -> Any:
+    return await asyncio.to_thread(
+        run_cms, "import", archive, "--settings", settings, cwd=settings.parent
+    )
+
+
+async def imported_counts(settings: Path) -> tuple[int, int]:
+    """(users, posts) of the site behind ``settings`` (its schema made first, if missing)."""
+    site = Site(load_settings(settings))
+    await site.configure()
+    await site.storage.open()
+    try:
+        await site.storage.migrate()
+        posts = await site.storage.list_posts(limit=10, order="updated")
+        return await site.storage.count_users(), len(posts)
+    finally:
+        await site.storage.close()
+
+
+async def test_imported_html_is_made_again_from_the_body(
+    plain_export: Path, target_settings: Path, tmp_path: Path, aiohttp_client: Any
+) -> None:
+    def inject(posts: list[dict[str, Any]]) -> None:
+        hello, notes = posts
+        # Markup only in the html, beside an innocent body ...
+        hello["html"] = f"<p>Hi</p>{SCRIPT}{ONERROR}<a href='javascript:alert(1)'>x</a>"
+        # ... and in the body, which the site's sanitizer cleans as on any save.
+        notes["body"] = f"Some notes\n\n{SCRIPT}\n\n{ONERROR}"
+        notes["html"] = notes["body"]
+        notes["image"] = "/static/cover.png"  # an address: shown as a plain <img>
+
+    archive = edited(plain_export, tmp_path / "markup.tar.gz", "posts", inject)
+    result = await cms_import(archive, target_settings)
+    assert result.returncode == 0, output_of(result)
+    assert "Imported 2 users, 2 posts, 1 tokens" in result.stdout
+    assert "Rendering posts" in result.stderr
+
+    client: TestClient[Any, Any] = await aiohttp_client(
+        await create_app(load_settings(target_settings))
+    )
+    for slug in ("hello", "notes"):
+        page = await client.get(f"/posts/{slug}")
+        text = await page.text()
+        assert page.status == 200, text
+        assert "alert(1)" not in text and "onerror" not in text, text
+    hello = await (await client.get("/posts/hello")).text()
+    assert "<p>Hello <em>world</em></p>" in hello and "<p>Hi</p>" not in hello
+    notes = await (await client.get("/posts/notes")).text()
+    assert '<img src="x">' in notes and 'src="/static/cover.png"' in notes
+    api = await (await client.get("/api/posts/1")).json()
+    assert api["data"]["html"] == render_markdown(HELLO_BODY)
+
+
+def _slug(posts: list[dict[str, Any]]) -> None:
+    posts[0]["slug"] = "Hello World"
+
+
+def _image(posts: list[dict[str, Any]]) -> None:
+    posts[0]["image"] = "javascript:alert(1)"
+
+
+def _image_hash(posts: list[dict[str, Any]]) -> None:
+    posts[0]["image"] = "ab" * 32
+
+
+def _status(posts: list[dict[str, Any]]) -> None:
+    posts[0]["status"] = "archived"
+
+
+def _title(posts: list[dict[str, Any]]) -> None:
+    posts[0]["title"] = "Two\nlines"
+
+
+def _role(users: list[dict[str, Any]]) -> None:
+    users[1]["role"] = "root"
+
+
+def _username(users: list[dict[str, Any]]) -> None:
+    users[1]["username"] = "<b>author</b>"
+
+
+def _label(tokens: list[dict[str, Any]]) -> None:
+    tokens[0]["label"] = "two\nlines"
+
+
+HELLO = "posts.jsonl line 1 (post 1, slug 'hello')"
+
+
+@pytest.mark.parametrize(
+    ("kind", "change", "problem"),
+    [
+        (
+            "posts",
+            _slug,
+            "posts.jsonl line 1 (post 1, slug 'Hello World'): slug: use lowercase letters, "
+            "digits and single hyphens, like my-first-post",
+        ),
+        (
+            "posts",
+            _image,
+            f"{HELLO}: image: use the content hash (64 hex digits) of an image in this export, "
+            "an http:// or https:// address, or a path on this site (/...), without spaces or "
+            "quotes",
+        ),
+        (
+            "posts",
+            _image_hash,
+            f"{HELLO}: image: {'ab' * 32} is not the content_hash of an image in this export "
+            "(media.jsonl)",
+        ),
+        ("posts", _status, f"{HELLO}: status: Input should be 'draft' or 'published'"),
+        (
+            "posts",
+            _title,
+            f"{HELLO}: title: control characters (such as line breaks) are not allowed",
+        ),
+        ("users", _role, "users.jsonl line 2: role: Input should be 'admin', 'editor' or 'author'"),
+        (
+            "users",
+            _username,
+            "users.jsonl line 2: username: Use letters, digits and . _ @ - (at most 150), "
+            "starting with a letter or digit.",
+        ),
+        (
+            "tokens",
+            _label,
+            "tokens.jsonl line 1: label: control characters (such as line breaks) are not allowed",
+        ),
+    ],
+    ids=["slug", "image", "image-hash", "status", "title", "role", "username", "token-label"],
+)
+async def test_a_record_that_breaks_the_site_rules_imports_nothing(
+    plain_export: Path,
+    target_settings: Path,
+    tmp_path: Path,
+    kind: str,
+    change: Any,
+    problem: str,
+) -> None:
+    archive = edited(plain_export, tmp_path / "bad.tar.gz", kind, change)
+    result = await cms_import(archive, target_settings)
+    assert result.returncode == 2, output_of(result)
+    assert result.stderr.splitlines() == [
+        f"Error: cannot import {archive}: {problem}. Nothing was imported."
+    ], output_of(result)
+    # Refused before the schema was touched (no "schema: created table" line above).
+    assert await imported_counts(target_settings) == (0, 0)
+
+
+def unsafe_copy(path: Path, target: Path, member: tarfile.TarInfo, data: bytes = b"") -> Path:
+    """A copy of an export with one more member, added as given (not through rebuild(),
+    which would only make regular files)."""
+    with tarfile.open(target, "w:gz") as archive:
+        for name, content in members(path).items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+        member.size = len(data) if member.isfile() else 0
+        archive.addfile(member, io.BytesIO(data) if member.isfile() else None)
+    return target
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    member = tarfile.TarInfo(name)
+    member.type, member.linkname = kind, link
+    return member
+
+
+@pytest.mark.parametrize(
+    ("member", "problem"),
+    [
+        (_member("../escape.jsonl"), "member '../escape.jsonl' has an unsafe path"),
+        (_member("media/../../escape.jpg"), "member 'media/../../escape.jpg' has an unsafe path"),
+        (_member("/tmp/escape.jpg"), "member '/tmp/escape.jpg' has an unsafe path"),
+        (
+            _member("media/ab/evil.html"),
+            "member 'media/ab/evil.html' is not a media file name (folders and names of "
+            "letters, digits, _ and -, ending in .jpg, .jpeg, .png, .gif or .webp)",
+        ),
+        (
+            _member("media/.hidden.jpg"),
+            "member 'media/.hidden.jpg' is not a media file name (folders and names of "
+            "letters, digits, _ and -, ending in .jpg, .jpeg, .png, .gif or .webp)",
+        ),
+        (
+            _member("media/ab/link.jpg", tarfile.SYMTYPE, "/etc/passwd"),
+            "member 'media/ab/link.jpg' is not a regular file",
+        ),
+        (
+            _member("media/ab/hard.jpg", tarfile.LNKTYPE, "users.jsonl"),
+            "member 'media/ab/hard.jpg' is not a regular file",
+        ),
+    ],
+    ids=["dotdot", "media-dotdot", "absolute", "not-an-image", "hidden", "symlink", "hardlink"],
+)
+async def test_cli_refuses_unsafe_archive_members(
+    plain_export: Path, tmp_path: Path, member: tarfile.TarInfo, problem: str
+) -> None:
+    archive = unsafe_copy(plain_export, tmp_path / "unsafe.tar.gz", member, b"x")
+    (tmp_path / "target").mkdir()
+    settings = write_settings(tmp_path / "target", "")
+    result = await cms_import(archive, settings)
+    assert result.returncode == 2, output_of(result)
+    assert result.stderr.splitlines() == [
+        f"Error: cannot import {archive}: {problem}. Nothing was imported."
+    ], output_of(result)
+    # Refused while unpacking: the database was not even opened, nothing left the folder.
+    assert not (settings.parent / "cms.db").exists()
+    assert not (tmp_path.parent / "escape.jsonl").exists()
+    assert not (tmp_path / "escape.jpg").exists()
+
+
+async def test_a_media_record_naming_a_file_that_is_not_an_image_is_refused(
+    plain_export: Path, empty_site: Site, tmp_path: Path
+) -> None:
+    record = {
+        "id": 1,
+        "content_hash": "cd" * 32,
+        "original_name": "x.jpg",
+        "width": 10,
+        "height": 10,
+        "format": "jpeg",
+        "animated": False,
+        "source": "sources/cd/evil.html",
+        "renditions": [],
+        "created_at": "2025-01-01T00:00:00Z",
+        "uploader_id": None,
+    }
+    archive = edited(plain_export, tmp_path / "media.tar.gz", "media", lambda m: m.append(record))
+    message = await refused(empty_site, archive)
+    assert message == (
+        "media.jsonl line 1: source: use folders and a file name of letters, digits, _ and -, "
+        "ending in .jpg, .jpeg, .png, .gif or .webp"
+    )
