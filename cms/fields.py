@@ -13,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     TypeAdapter,
     ValidationError,
     create_model,
@@ -163,7 +164,7 @@ class PostField:
         """The pydantic annotation that validates this field's value."""
         base: Any
         if self.choices is not None:
-            values = [value for value, _ in self.choice_pairs]
+            values: list[JsonValue] = [value for value, _ in self.choice_pairs]
             # Literals with the same values compare equal whatever their order, so typing's
             # cache of ``X | None`` could hand back another field's order: the enum is
             # stated here, and the Field makes this annotation one of its own.
