@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 
 import jinja2
@@ -22,11 +21,10 @@ from cms.middlewares import (
 from cms.page_cache import PAGE_CACHE_KEY, PageCache
 from cms.settings import Settings
 from cms.site import Site
+from cms.startup_migration import migrate_at_startup
 from cms.templating import TEMPLATE_NAMES_KEY, setup_templates
 
 __all__ = ["create_app"]
-
-log = logging.getLogger("cms")
 
 
 async def create_app(
@@ -84,15 +82,7 @@ async def _backends(app: web.Application) -> AsyncIterator[None]:
     site = app[SITE_KEY]
     await site.storage.open()
     try:
-        # Additive changes are made here; anything else raises SchemaOutOfDate, which
-        # `cms serve` reports as one line naming the command to run.
-        report = await site.storage.migrate_schema(startup=True)
-        if report.backup:
-            log.info("schema: backed up the database to %s", report.backup)
-        for change in report.applied:
-            log.info("schema: %s", change)
-        for note in report.kept:
-            log.warning("schema: %s (cms migrate lists these)", note)
+        await migrate_at_startup(site.storage)
         await site.sessions.open()
         try:
             if site.images is not None:

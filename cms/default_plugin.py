@@ -97,6 +97,7 @@ async def handle_exception(
             [f"errors/{status}.html", "error.html"],
             {"status": status, "title": title, "message": message},
             status=status,
+            error_page=True,
         )
     except Exception:  # the theme itself is broken: still answer without a traceback
         response = web.Response(status=status, text=f"{status} {title}\n{message}\n")

@@ -25,17 +25,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from pathlib import Path
 
 from aiohttp import web
 
 from cms import __version__
 from cms.contracts import User
+from cms.file_stamps import file_stamp, file_stamps
 from cms.site import Site
 
 __all__ = [
@@ -63,20 +62,6 @@ class PageFreshness:
 FRESHNESS_KEY: web.AppKey[PageFreshness] = web.AppKey("cms_page_freshness")
 
 
-def _files(folders: Iterable[Path]) -> list[tuple[str, int, int]]:
-    entries: list[tuple[str, int, int]] = []
-    for folder in folders:
-        for root, _dirs, names in os.walk(folder):
-            for name in names:
-                path = os.path.join(root, name)
-                try:
-                    stat = os.stat(path)
-                except OSError:
-                    continue
-                entries.append((path, stat.st_mtime_ns, stat.st_size))
-    return sorted(entries)
-
-
 def site_fingerprint(site: Site, *, enabled: bool = True) -> PageFreshness:
     """Digest what every page of ``site`` depends on besides its content and visitor."""
     from cms.templating import plugin_template_dirs
@@ -90,10 +75,10 @@ def site_fingerprint(site: Site, *, enabled: bool = True) -> PageFreshness:
         *site.theme.static_dirs,
         *(path for paths in plugin_template_dirs(site.plugins).values() for path in paths),
     ]
-    files = _files(folders)
-    if site.settings.path is not None and site.settings.path.exists():
-        stat = site.settings.path.stat()
-        files.append((str(site.settings.path), stat.st_mtime_ns, stat.st_size))
+    files = file_stamps(folders)
+    settings_stamp = None if site.settings.path is None else file_stamp(site.settings.path)
+    if settings_stamp is not None:
+        files.append(settings_stamp)
     digest = hashlib.blake2b(digest_size=12)
     for part in (
         __version__,

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shlex
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import jinja2
@@ -26,6 +25,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from watchfiles import Change, DefaultFilter, run_process
 
+from cms.file_stamps import file_stamps
 from cms.settings import Settings
 from cms.site import Site
 
@@ -38,23 +38,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("cms")
-
-Fingerprint = frozenset[tuple[str, int, int]]
-
-
-def _fingerprint(folders: Iterable[Path]) -> Fingerprint:
-    """Every file under ``folders`` with its modification time and size."""
-    entries: set[tuple[str, int, int]] = set()
-    for folder in folders:
-        for root, _dirs, names in os.walk(folder):
-            for name in names:
-                path = os.path.join(root, name)
-                try:
-                    stat = os.stat(path)
-                except OSError:
-                    continue  # removed while we looked: the next request sees it
-                entries.add((path, stat.st_mtime_ns, stat.st_size))
-    return frozenset(entries)
 
 
 def enable_live_reload(app: web.Application, site: Site, env: jinja2.Environment) -> None:
@@ -69,16 +52,16 @@ def enable_live_reload(app: web.Application, site: Site, env: jinja2.Environment
     ]
     static_dirs = site.theme.static_dirs
     seen = {
-        "templates": _fingerprint(template_dirs),
-        "static": _fingerprint(static_dirs),
+        "templates": file_stamps(template_dirs),
+        "static": file_stamps(static_dirs),
     }
 
     @web.middleware
     async def live_reload(request: web.Request, handler: Handler) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         templates, static = await asyncio.gather(
-            loop.run_in_executor(None, _fingerprint, template_dirs),
-            loop.run_in_executor(None, _fingerprint, static_dirs),
+            loop.run_in_executor(None, file_stamps, template_dirs),
+            loop.run_in_executor(None, file_stamps, static_dirs),
         )
         if static != seen["static"]:
             seen["static"] = static

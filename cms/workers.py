@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from cms.site import Site
+from cms.startup_migration import migrate_at_startup
 
 __all__ = [
     "SHUTDOWN_TIMEOUT",
@@ -87,11 +88,8 @@ async def migrate_once(site: Site) -> None:
     """Open storage, make the start-up schema changes (as ``cms serve`` does), close."""
     await site.storage.open()
     try:
-        report = await site.storage.migrate_schema(startup=True)
-        if report.backup:
-            log.info("schema: backed up the database to %s", report.backup)
-        for change in report.applied:
-            log.info("schema: %s", change)
+        # Each worker warns of what was left alone as its own storage opens.
+        await migrate_at_startup(site.storage, warn_kept=False)
     finally:
         await site.storage.close()
 

@@ -92,13 +92,15 @@ async def render_page(
     forms: bool = False,
     validate: Sequence[object] | None = None,
     last_modified: datetime | None = None,
+    error_page: bool = False,
 ) -> web.Response:
     """Render a themed page; used by views and by the error handler.
 
     With ``validate`` the page gets an ``ETag`` (see :mod:`cms.freshness`) made of it,
     the visitor and the plugins' template variables, and a request that holds the same
     tag is answered 304 without rendering; a page any visitor may be given is rendered
-    once per tag (see :mod:`cms.page_cache`).
+    once per tag (see :mod:`cms.page_cache`). An ``error_page`` renders even while the
+    session store or the database is down.
     """
     site = request.app[SITE_KEY]
     env = aiohttp_jinja2.get_env(request.app)
@@ -106,7 +108,6 @@ async def render_page(
     template = choose_template(env, names, request.app.get(TEMPLATE_NAMES_KEY))
     # An error page (the 503 among them) must render while the session store or the
     # database is down: it goes out as for a visitor, without what could not be loaded.
-    error_page = context is not None and "status" in context
     try:
         user = await current_user(request)
         token = await csrf_token(request, create=forms or user is not None)

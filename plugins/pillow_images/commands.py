@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
+from cms.cli_options import fail, run_or_fail, settings_option
 from cms.contracts import DependencyUnavailable, ImageRejected, Media, SchemaOutOfDate
-from cms.hooks import PluginError
 from cms.settings import SettingsError, load_settings
 
 __all__ = ["images"]
@@ -35,25 +35,14 @@ class RebuildReport:
 
 
 @images.command("rebuild")
-@click.option(
-    "--settings",
-    "settings_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    envvar="CMS_SETTINGS",
-    help="Settings file [default: ./settings.toml]",
-)
+@settings_option
 def rebuild(settings_path: Path | None) -> None:
     """Make every image's renditions again from its source copy, with the current
     [images] options (widths, quality); files no image uses any more are removed."""
     try:
-        report = asyncio.run(_rebuild(settings_path))
-    except (SettingsError, PluginError) as error:
-        click.echo(f"Error: {error}", err=True)
-        sys.exit(2)
+        report = run_or_fail(_rebuild(settings_path))
     except (DependencyUnavailable, SchemaOutOfDate) as error:
-        click.echo(f"Error: {error}", err=True)
-        sys.exit(1)
+        fail(str(error), code=1)
     for problem in report.failed:
         click.echo(f"Not rebuilt: {problem}", err=True)
     click.echo(

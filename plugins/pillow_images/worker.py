@@ -263,7 +263,13 @@ def _save(
     elif kind == "png":
         options = {"optimize": False, "compress_level": 6}
     _clean(image).save(buffer, _PILLOW_FORMATS[kind], **options)
-    data = buffer.getvalue()
+    return _write(buffer.getvalue(), out_dir, kind, prefix, image.width, image.height)
+
+
+def _write(
+    data: bytes, out_dir: Path, kind: str, prefix: str, width: int, height: int
+) -> dict[str, Any]:
+    """Write encoded ``data`` to a file named by its hash; what the parent needs to know of it."""
     digest = hashlib.sha256(data).hexdigest()
     # The prefix keeps a source apart from a rendition with the very same bytes.
     target = out_dir / f"{prefix}{digest}.{SUFFIXES[kind]}"
@@ -272,8 +278,8 @@ def _save(
         "path": str(target),
         "sha256": digest,
         "format": kind,
-        "width": image.width,
-        "height": image.height,
+        "width": width,
+        "height": height,
         "size": len(data),
     }
 
@@ -366,15 +372,4 @@ def _save_animation(
         loop=loop,
         **options,
     )
-    data = buffer.getvalue()
-    digest = hashlib.sha256(data).hexdigest()
-    target = out_dir / f"{prefix}{digest}.{SUFFIXES[kind]}"
-    target.write_bytes(data)
-    return {
-        "path": str(target),
-        "sha256": digest,
-        "format": kind,
-        "width": frames[0].width,
-        "height": frames[0].height,
-        "size": len(data),
-    }
+    return _write(buffer.getvalue(), out_dir, kind, prefix, frames[0].width, frames[0].height)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, func, select, text
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cms.contracts import RecordReader, RecordWriter, SiteNotEmpty
 
 from .schema import Schema
+from .times import aware
 
 __all__ = ["BulkTransfer"]
 
@@ -24,12 +24,6 @@ __all__ = ["BulkTransfer"]
 _KINDS: tuple[str, ...] = ("users", "posts", "tokens", "media")
 # Derived from other columns on import, never exported.
 _DERIVED = {"users": ("username_key",)}
-
-
-def _aware(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return value
 
 
 class _Tables:
@@ -74,7 +68,7 @@ class _Reader:
             ).all()
             if not rows:
                 return
-            yield [{key: _aware(value) for key, value in row._mapping.items()} for row in rows]
+            yield [{key: aware(value) for key, value in row._mapping.items()} for row in rows]
             last = rows[-1].id
 
 
@@ -96,7 +90,7 @@ class _Writer:
             unknown = set(record) - names
             if unknown:
                 raise ValueError(f"{kind}: no column for {', '.join(sorted(unknown))}")
-            row = {key: _aware(value) for key, value in record.items()}
+            row = {key: aware(value) for key, value in record.items()}
             if kind == "users":
                 row["username_key"] = row["username"].lower()
             rows.append(row)

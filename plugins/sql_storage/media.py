@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cms.contracts import Media, Rendition, StoredImage
 
 from .schema import Schema
+from .times import aware
 
 __all__ = ["MediaQueries", "renditions_from_json", "renditions_to_json"]
 
@@ -71,8 +72,6 @@ class MediaQueries:
     @staticmethod
     def _to_media(row: Row[Any]) -> Media:
         data = row._mapping
-        created = data["created_at"]
-        created = created.replace(tzinfo=UTC) if created.tzinfo is None else created
         return Media(
             id=data["id"],
             content_hash=data["content_hash"],
@@ -82,7 +81,7 @@ class MediaQueries:
             format=data["format"],
             source=data["source"],
             renditions=renditions_from_json(data["renditions"]),
-            created_at=created.astimezone(UTC),
+            created_at=aware(data["created_at"]),
             animated=bool(data["animated"]),
             uploader_id=data["uploader_id"],
             uploader=data["uploader_name"],

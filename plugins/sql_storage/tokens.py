@@ -13,14 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cms.contracts import ApiToken
 
 from .schema import Schema
+from .times import aware
 
 __all__ = ["TokenQueries"]
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class TokenQueries:
@@ -44,7 +39,7 @@ class TokenQueries:
     @staticmethod
     def _to_token(row: Row[Any]) -> ApiToken:
         data = row._mapping
-        created = _aware(data["created_at"])
+        created = aware(data["created_at"])
         assert created is not None
         return ApiToken(
             id=data["id"],
@@ -53,9 +48,9 @@ class TokenQueries:
             label=data["label"],
             prefix=data["prefix"],
             created_at=created,
-            expires_at=_aware(data["expires_at"]),
-            last_used_at=_aware(data["last_used_at"]),
-            revoked_at=_aware(data["revoked_at"]),
+            expires_at=aware(data["expires_at"]),
+            last_used_at=aware(data["last_used_at"]),
+            revoked_at=aware(data["revoked_at"]),
         )
 
     async def create_token(
@@ -78,7 +73,7 @@ class TokenQueries:
                         prefix=prefix,
                         label=label,
                         created_at=datetime.now(UTC),
-                        expires_at=_aware(expires_at),
+                        expires_at=aware(expires_at),
                     )
                     .returning(tokens.c.id)
                 )
@@ -124,5 +119,5 @@ class TokenQueries:
         tokens = self.schema.tokens
         async with self._writing() as conn:
             await conn.execute(
-                tokens.update().where(tokens.c.id == token_id).values(last_used_at=_aware(when))
+                tokens.update().where(tokens.c.id == token_id).values(last_used_at=aware(when))
             )
