@@ -263,6 +263,51 @@ async def test_texts_pushed_out_while_a_read_waits_still_serve_it(
     assert texts.size <= texts.max_bytes
 
 
+async def test_a_page_of_posts_read_again_leaves_out_the_texts_it_showed(
+    open_storage: StorageFactory,
+) -> None:
+    storage = await open_storage()
+    other = await open_storage()  # another worker, on the same database
+    texts = storage._texts
+    assert texts is not None
+    posts = [await stored_post(storage, f"Listed {n}", body=f"Body {n}") for n in range(5)]
+    first = await storage.list_posts(status="published", limit=3)
+    hits = texts.hits
+    again = await storage.list_posts(status="published", limit=3)
+    assert [(p.id, p.body, p.html) for p in again] == [(p.id, p.body, p.html) for p in first]
+    assert texts.hits == hits + 3  # every post of the page, texts left out
+    # Another worker edits one of them; the very next read shows it, the others still
+    # come from here.
+    edited_id = first[1].id
+    await other.update_post(edited_id, {"body": "New", "html": "<p>New</p>"}, editor_id=None)
+    hits = texts.hits
+    after = await storage.list_posts(status="published", limit=3)
+    bodies = {post.id: post.body for post in after}
+    assert bodies[edited_id] == "New"
+    assert [post.id for post in after] == [post.id for post in first]
+    assert texts.hits == hits + 2
+    # A deeper page, and a page of another shape, are pages of their own.
+    deeper = await storage.list_posts(status="published", limit=10)
+    assert {post.id for post in deeper} == {post.id for post in posts}
+    assert {post.id: post.body for post in deeper}[edited_id] == "New"
+
+
+async def test_identical_pages_asked_together_go_out_once(open_storage: StorageFactory) -> None:
+    with statement_log() as log:  # before any connection opens: it traces new ones
+        storage = await open_storage()
+        for n in range(4):
+            await stored_post(storage, f"Paged {n}")
+        await asyncio.sleep(0.05)  # asyncpg calls its query loggers soon, not at once
+        before = len(log.seen)
+        pages = await asyncio.gather(
+            *(storage.list_posts(status="published", limit=3) for _ in range(12))
+        )
+        await asyncio.sleep(0.05)
+        reads = [statement for statement in log.seen[before:] if "cms_posts" in statement]
+    assert all([p.title for p in page] == ["Paged 3", "Paged 2", "Paged 1"] for page in pages)
+    assert len(reads) == 1, reads
+
+
 # --- identical reads sent once -------------------------------------------------------
 
 

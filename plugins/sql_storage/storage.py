@@ -22,6 +22,7 @@ from sqlalchemy import (
     event,
     func,
     null,
+    or_,
     select,
     text,
     tuple_,
@@ -62,7 +63,15 @@ from .pg_reads import PostgresReadPool
 from .prepared import PreparedRead
 from .schema import Schema, build_schema
 from .sqlite_reads import SqliteReadPool
-from .text_cache import DEFAULT_TEXT_CACHE_MB, TEXT_COLUMNS, UNKNOWN, Known, PostTextCache
+from .text_cache import (
+    DEFAULT_TEXT_CACHE_MB,
+    PAGE_SLOTS,
+    TEXT_COLUMNS,
+    Known,
+    PostTextCache,
+    known_parameters,
+)
+from .times import aware
 from .tokens import TokenQueries
 
 __all__ = ["SqlStorage"]
@@ -91,12 +100,6 @@ _CORE_WRITABLE = ("title", "body", "html", "status", "image")
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
@@ -144,21 +147,7 @@ class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
         # The hottest reads, built once (and compiled once on SQLite: see sqlite_reads).
         # They leave out the texts of a post version this process holds (text_cache).
         self._texts = PostTextCache(text_cache_bytes) if text_cache_bytes else None
-        texts_known = and_(
-            posts.c.id == bindparam("known_id", type_=posts.c.id.type),
-            posts.c.version == bindparam("known_version", type_=posts.c.version.type),
-            posts.c.updated_at == bindparam("known_updated", type_=posts.c.updated_at.type),
-        )
-        post_read = select(
-            *(
-                case((texts_known, null()), else_=column).label(column.name)
-                if column.name in TEXT_COLUMNS
-                else column
-                for column in posts.c
-            ),
-            author.c.username.label("author_name"),
-            editor.c.username.label("editor_name"),
-        ).select_from(self._post_select.get_final_froms()[0])
+        post_read = self._post_read(slots=1)
         self._post_by_slug = post_read.where(posts.c.slug == bindparam("slug"))
         self._published_by_slug = self._post_by_slug.where(posts.c.status == bindparam("status"))
         self._post_by_id = post_read.where(posts.c.id == bindparam("id"))
@@ -167,6 +156,32 @@ class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
         # Identical hot reads asked for together go out once (see coalesce).
         self._coalescer = ReadCoalescer()
         self._page_templates: dict[tuple[bool, bool, bool, str], list[Select[Any]]] = {}
+
+    def _post_read(self, slots: int) -> Select[Any]:
+        """Posts with their authors' names, leaving out the texts of rows that are one of
+        the ``slots`` versions the statement names (:func:`.text_cache.known_parameters`)."""
+        posts = self.schema.posts
+        known = or_(
+            *(
+                and_(
+                    posts.c.id == bindparam(f"known_id_{slot}", type_=posts.c.id.type),
+                    posts.c.version
+                    == bindparam(f"known_version_{slot}", type_=posts.c.version.type),
+                    posts.c.updated_at
+                    == bindparam(f"known_updated_{slot}", type_=posts.c.updated_at.type),
+                )
+                for slot in range(slots)
+            )
+        )
+        return select(
+            *(
+                case((known, null()), else_=column).label(column.name)
+                if column.name in TEXT_COLUMNS
+                else column
+                for column in posts.c
+            ),
+            *self._post_select.selected_columns[len(posts.c) :],
+        ).select_from(self._post_select.get_final_froms()[0])
 
     @classmethod
     def sqlite(
@@ -485,13 +500,13 @@ class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
 
     def _to_post(self, row: Row[Any] | Mapping[str, Any]) -> Post:
         data = row._mapping if isinstance(row, Row) else row
-        created = _aware(data["created_at"])
-        updated = _aware(data["updated_at"])
+        created = aware(data["created_at"])
+        updated = aware(data["updated_at"])
         assert created is not None and updated is not None
         extra: dict[str, Any] = {}
         for name in self.schema.field_columns:
             value = data[name]
-            extra[name] = _aware(value) if isinstance(value, datetime) else value
+            extra[name] = aware(value)
         return Post(
             id=data["id"],
             slug=data["slug"],
@@ -499,7 +514,7 @@ class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
             body=data["body"],
             html=data["html"],
             status=data["status"],
-            published_at=_aware(data["published_at"]),
+            published_at=aware(data["published_at"]),
             created_at=created,
             updated_at=updated,
             author=data["author_name"],
@@ -528,8 +543,9 @@ class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
         import) would read through all of them. There the page is two exact seeks: the rest
         of the cursor's timestamp (``time = t AND id < n``), then what is older (``time < t``).
         """
+        naming = known_parameters([], PAGE_SLOTS)
         return [
-            template.params(values, limit=limit)
+            template.params(values, **naming, limit=limit)
             for template, values in self._page_plan(status, author_id, after, order)
         ]
 
@@ -552,7 +568,7 @@ class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
         if author_id is not None:
             values["author_id"] = author_id
         if after is not None:
-            values["when"], values["last_id"] = _aware(after[0]), after[1]
+            values["when"], values["last_id"] = aware(after[0]), after[1]
         return [(template, values) for template in templates]
 
     def _page_statements(
@@ -560,7 +576,7 @@ class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
     ) -> list[Select[Any]]:
         posts = self.schema.posts
         sort = posts.c.published_at if order == "published" else posts.c.updated_at
-        query = self._post_select
+        query = self._post_read(slots=PAGE_SLOTS)
         if by_status:
             query = query.where(posts.c.status == bindparam("status"))
         if by_author:
@@ -591,25 +607,34 @@ class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
     ) -> list[Post]:
         plan = self._page_plan(status, author_id, after, order)
         prepared = [(self._prepare(template), values) for template, values in plan]
-        rows: list[Any] = []
-        if self._sqlite_reads is not None:
+        # The posts this page showed last time: their texts are left out if unchanged.
+        page = (id(prepared[0][0]), *sorted(plan[0][1].items()), limit)
+        known = self._texts.page(page) if self._texts is not None else []
+        naming = known_parameters(known, PAGE_SLOTS)
 
-            def read(conn: sqlite3.Connection) -> list[Any]:
-                for statement, values in prepared:
-                    rows.extend(statement.rows(conn, {**values, "limit": limit - len(rows)}))
-                    if len(rows) >= limit:
-                        break
-                return rows
+        async def fetch() -> list[dict[str, Any]]:
+            rows: list[dict[str, Any]] = []
+            if self._sqlite_reads is not None:
 
-            # Several statements: one read transaction, so all of them see one snapshot.
-            async with self._translate_errors():
-                await self._sqlite_reads.run(read, snapshot=len(plan) > 1)
-        else:
+                def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+                    for statement, values in prepared:
+                        left = {**values, **naming, "limit": limit - len(rows)}
+                        rows.extend(statement.rows(conn, left))
+                        if len(rows) >= limit:
+                            break
+                    return rows
+
+                # Several statements: one read transaction, so all see one snapshot.
+                async with self._translate_errors():
+                    return await self._sqlite_reads.run(read, snapshot=len(plan) > 1)
             # PostgreSQL reads a page with one statement (a row-value comparison).
-            assert len(prepared) == 1
+            assert len(prepared) == 1 and self._pg_reads is not None
             statement, values = prepared[0]
-            assert self._pg_reads is not None
-            rows = await self._pg_reads.fetch(statement, {**values, "limit": limit})
+            return await self._pg_reads.fetch(statement, {**values, **naming, "limit": limit})
+
+        rows = await self._coalescer.read(page, naming, fetch)
+        if self._texts is not None:
+            rows = self._texts.complete_page(page, rows, known)  # type: ignore[assignment]
         return [self._to_post(row) for row in rows]
 
     async def get_post(self, post_id: int) -> Post | None:
@@ -627,7 +652,7 @@ class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
     ) -> Post | None:
         """One post by one of the statements above, its texts from the text cache when the
         row is the version held there (see :mod:`.text_cache`)."""
-        values.update(known.parameters() if known is not None else UNKNOWN)
+        values.update(known_parameters([known], 1))
         rows = await self._read_rows(statement, **values)
         if not rows:
             return None
@@ -673,7 +698,7 @@ class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
                 value = values[name]
                 # SQLite keeps a datetime's wall-clock digits and drops the offset: store UTC
                 # (a naive value counts as UTC), as PostgreSQL's timestamptz does.
-                row[name] = _aware(value) if isinstance(value, datetime) else value
+                row[name] = aware(value)
         return row
 
     async def create_post(self, values: dict[str, Any], *, author_id: int | None) -> Post:
@@ -783,7 +808,7 @@ class SqlStorage(TokenQueries, MediaQueries, BulkTransfer):
             password_hash=data["password_hash"],
             is_active=bool(data["is_active"]),
             session_generation=data["session_generation"],
-            created_at=_aware(data["created_at"]),
+            created_at=aware(data["created_at"]),
         )
 
     async def count_users(self) -> int:

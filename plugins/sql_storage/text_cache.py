@@ -11,6 +11,10 @@ snapshot, so an edit is seen on the very next request to any worker or host: not
 can go stale, it only spares the database (decompressing, copying, sending) and the driver
 (decoding) the texts they would send unchanged.
 
+A page of posts does the same with the posts it showed last time (:meth:`PostTextCache.page`):
+the statement names up to :data:`PAGE_SLOTS` versions, and rows that are one of them come
+without their texts.
+
 ``updated_at`` joins ``version`` in the check so that a post deleted and imported again
 under the same id and version, but with other texts, is never taken for the one kept.
 """
@@ -18,11 +22,18 @@ under the same id and version, but with other texts, is never taken for the one 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DEFAULT_TEXT_CACHE_MB", "TEXT_COLUMNS", "UNKNOWN", "Known", "PostTextCache"]
+__all__ = [
+    "DEFAULT_TEXT_CACHE_MB",
+    "PAGE_SLOTS",
+    "TEXT_COLUMNS",
+    "Known",
+    "PostTextCache",
+    "known_parameters",
+]
 
 #: Per process; ``[storage] options.text_cache_mb`` sets it (0: off).
 DEFAULT_TEXT_CACHE_MB = 16
@@ -31,6 +42,10 @@ DEFAULT_TEXT_CACHE_MB = 16
 TEXT_COLUMNS = ("body", "html")
 #: Bookkeeping per entry, roughly, on top of the texts.
 _ENTRY_OVERHEAD = 300
+#: Versions a page of posts can name (a longer page gets the texts of the rest).
+PAGE_SLOTS = 24
+#: Pages whose posts are remembered (each a handful of ids).
+_PAGES = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,16 +65,28 @@ class Known:
         # Characters, not bytes: near enough for a budget (mostly ASCII).
         return len(self.body) + len(self.html) + _ENTRY_OVERHEAD
 
-    def parameters(self) -> dict[str, Any]:
+    def parameters(self, slot: int = 0) -> dict[str, Any]:
+        """The statement's parameters naming this version, in slot ``slot``."""
         return {
-            "known_id": self.id,
-            "known_version": self.version,
-            "known_updated": self.updated_at,
+            f"known_id_{slot}": self.id,
+            f"known_version_{slot}": self.version,
+            f"known_updated_{slot}": self.updated_at,
         }
 
 
-#: Parameters that match no row: the statement returns the texts.
-UNKNOWN: dict[str, Any] = {"known_id": 0, "known_version": 0, "known_updated": None}
+def known_parameters(known: Sequence[Known | None], slots: int) -> dict[str, Any]:
+    """Parameters for a statement with ``slots`` slots: these versions, then slots that
+    match no row (so the statement returns the texts)."""
+    values: dict[str, Any] = {}
+    for slot in range(slots):
+        entry = known[slot] if slot < len(known) else None
+        if entry is not None:
+            values.update(entry.parameters(slot))
+        else:
+            values.update(
+                {f"known_id_{slot}": 0, f"known_version_{slot}": 0, f"known_updated_{slot}": None}
+            )
+    return values
 
 
 class PostTextCache:
@@ -73,6 +100,8 @@ class PostTextCache:
         self.hits = 0
         self._by_id: OrderedDict[int, Known] = OrderedDict()
         self._by_slug: dict[str, int] = {}
+        #: Which posts a page of posts showed last time, by the page's statement and values.
+        self._pages: dict[Hashable, list[int]] = {}
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -83,6 +112,24 @@ class PostTextCache:
     def by_slug(self, slug: str) -> Known | None:
         post_id = self._by_slug.get(slug)
         return None if post_id is None else self._by_id.get(post_id)
+
+    def page(self, key: Hashable) -> list[Known | None]:
+        """The versions held of the posts this page showed last time, in its order."""
+        ids = self._pages.get(key)
+        return [] if ids is None else [self._by_id.get(post_id) for post_id in ids]
+
+    def complete_page(
+        self, key: Hashable, rows: Sequence[Mapping[str, Any]], known: Sequence[Known | None]
+    ) -> list[Mapping[str, Any]]:
+        """:meth:`complete` for every row of a page read with ``known`` named; remembers
+        which posts the page showed, for its next read."""
+        by_id = {entry.id: entry for entry in known if entry is not None}
+        completed = [self.complete(row, by_id.get(row["id"])) for row in rows]
+        self._pages.pop(key, None)
+        self._pages[key] = [row["id"] for row in rows[:PAGE_SLOTS]]
+        while len(self._pages) > _PAGES:
+            del self._pages[next(iter(self._pages))]
+        return completed
 
     def complete(self, row: Mapping[str, Any], known: Known | None) -> Mapping[str, Any]:
         """``row`` with its texts: from ``known`` when the statement left them out, else as
