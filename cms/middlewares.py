@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from cms.auth import can, check_csrf, current_user
+from cms.client_address import client_scheme
 from cms.contracts import DependencyUnavailable
 from cms.hooks import PluginError
 from cms.keys import SITE_KEY
@@ -125,7 +126,8 @@ def _same_origin(request: web.Request) -> bool:
         origin = f"{parts.scheme}://{parts.netloc}"
     if origin == "null":
         return False
-    allowed = {f"{request.scheme}://{request.host}".lower()}
+    # The scheme the visitor used: a trusted proxy may have ended their https.
+    allowed = {f"{client_scheme(request)}://{request.host}".lower()}
     base = urlsplit(request.app[SITE_KEY].settings.site.base_url)
     allowed.add(f"{base.scheme}://{base.netloc}".lower())
     return origin.lower() in allowed

@@ -6,10 +6,13 @@ key, the value and what is allowed, so ``cms serve`` can stop with it.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -22,9 +25,11 @@ from pydantic import (
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 __all__ = [
     "Settings",
@@ -59,6 +64,9 @@ class SiteSection(_Section):
         return value.rstrip("/")
 
 
+_IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 class ServerSection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
@@ -66,6 +74,44 @@ class ServerSection(_Section):
     workers: int = Field(1, ge=1, le=256)
     #: Rendered public pages kept per process, in MiB (cms.page_cache); 0 turns it off.
     page_cache_mb: int = Field(32, ge=0, le=65536)
+    #: Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed
+    #: (cms.client_address): IP addresses and networks; empty: nobody's. NoDecode: an
+    #: environment value reaches the validator as it is (a JSON list, or comma-separated).
+    trusted_proxies: Annotated[tuple[_IPNetwork, ...], NoDecode] = ()
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _ip_networks(cls, value: Any) -> tuple[_IPNetwork, ...]:
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                value = json.loads(text) if text.startswith("[") else text.replace(",", " ").split()
+            except ValueError:
+                raise ValueError(f"is not a JSON list; {_ALLOWED_PROXIES}") from None
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"must be a list; {_ALLOWED_PROXIES}")
+        return tuple(_ip_network(entry) for entry in value)
+
+
+_ALLOWED_PROXIES = (
+    'allowed: IP addresses and CIDR networks, e.g. ["127.0.0.1", "10.0.0.0/8", "::1"]'
+)
+
+
+def _ip_network(entry: object) -> _IPNetwork:
+    """One ``trusted_proxies`` entry; a network with host bits set is refused, since it
+    may stand for the one address as much as for the network."""
+    text = entry.strip() if isinstance(entry, str) else ""
+    try:
+        return ipaddress.ip_network(text)
+    except ValueError:
+        pass
+    try:
+        meant = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise ValueError(f"{entry!r} is not an IP address or network; {_ALLOWED_PROXIES}") from None
+    address = text.split("/", 1)[0]
+    raise ValueError(f"{entry!r} has host bits set; allowed: the network '{meant}' or '{address}'")
 
 
 class BackendSection(_Section):
@@ -166,6 +212,21 @@ class Settings(BaseSettings):
         return path if path.is_absolute() else self.base_dir / path
 
 
+def _environment_problem(error: Exception) -> str:
+    """One line for an environment variable pydantic-settings could not parse (a list or
+    table value that is not JSON)."""
+    match = re.search(r'field "([^"]+)"', str(error))
+    section = match.group(1).upper() if match else ""
+    names = sorted(
+        name for name in os.environ if name.upper().startswith(f"CMS_{section}__") and section
+    )
+    where = ", ".join(names) if names else "a CMS_<SECTION>__<KEY> variable"
+    return (
+        f"environment: {where}: cannot be read; list and table values must be JSON, "
+        """e.g. CMS_PLUGINS__DISABLED='["name"]'"""
+    )
+
+
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     """Read settings from ``path`` (default ``$CMS_SETTINGS`` or ``./settings.toml``).
 
@@ -186,7 +247,10 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
             raise SettingsError(f"{settings_path}: cannot be read: {error}") from None
     elif explicit:
         raise SettingsError(f"{settings_path}: no such settings file (run `cms init` to make one)")
-    environment = EnvSettingsSource(Settings)()
+    try:
+        environment = EnvSettingsSource(Settings)()
+    except PydanticSettingsError as error:
+        raise SettingsError(_environment_problem(error)) from None
     for internal in ("path", "base_dir"):  # not settings: CMS_PATH means nothing to cms
         environment.pop(internal, None)
     data = _deep_merge(data, environment)

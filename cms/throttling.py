@@ -19,8 +19,8 @@ or when the password was right), so a burst of concurrent guesses cannot slip pa
 limit. Keys hold the account name as typed, so an unknown user and a wrong password are
 treated alike.
 
-The client address is the TCP peer's (``request.remote``): X-Forwarded-For is never read,
-since any client can send it. Behind a reverse proxy every visitor has the proxy's address.
+The client address is ``cms.client_address``'s: the TCP peer's, or, when that is one of
+``[server] trusted_proxies``, the visitor's address those proxies forwarded.
 """
 
 from __future__ import annotations
@@ -32,28 +32,21 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from cms.client_address import client_address
 from cms.contracts import AttemptCounter
 from cms.site import Site
 
-__all__ = ["SignInThrottle", "client_address"]
-
-#: The address of clients whose address is not an IP address (a Unix socket).
-UNKNOWN_ADDRESS = "unknown"
+__all__ = ["SignInThrottle", "counted_address"]
 
 
-def client_address(request: web.Request) -> str:
-    """The address sign-in failures are counted under: the client's IP address, an IPv6
-    one by its /64 network (one host or household usually holds a whole /64)."""
-    remote = (request.remote or "").split("%", 1)[0]  # no IPv6 zone
-    try:
-        address = ipaddress.ip_address(remote)
-    except ValueError:
-        return UNKNOWN_ADDRESS
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
+def counted_address(request: web.Request) -> str:
+    """The address sign-in failures are counted under: the client's IP address
+    (``cms.client_address``), an IPv6 one by its /64 network (one host or household
+    usually holds a whole /64)."""
+    address = client_address(request)
+    if ":" in address:
         return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
+    return address
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,34 @@ def test_sign_in_limits_and_the_session_lifetime_are_settings(
     assert settings.login.max_failures_per_account_and_address == 10
 
 
+def test_trusted_proxies_are_ip_networks_from_the_file_or_the_environment(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text(
+        '[server]\ntrusted_proxies = ["127.0.0.1", "10.0.0.0/8", "::1"]\n', encoding="utf-8"
+    )
+    assert [str(network) for network in load_settings(path).server.trusted_proxies] == [
+        "127.0.0.1/32",
+        "10.0.0.0/8",
+        "::1/128",
+    ]
+    # From the environment: a JSON list, or addresses separated by commas.
+    clean_env.setenv("CMS_SERVER__TRUSTED_PROXIES", '["192.0.2.0/24"]')
+    assert [str(n) for n in load_settings(path).server.trusted_proxies] == ["192.0.2.0/24"]
+    clean_env.setenv("CMS_SERVER__TRUSTED_PROXIES", "192.0.2.1, fd00::/8")
+    assert [str(n) for n in load_settings(path).server.trusted_proxies] == [
+        "192.0.2.1/32",
+        "fd00::/8",
+    ]
+    clean_env.setenv("CMS_SERVER__TRUSTED_PROXIES", "nginx")
+    with pytest.raises(
+        SettingsError, match=r"\[server\] trusted_proxies = 'nginx': 'nginx' is not"
+    ):
+        load_settings(path)
+    assert Settings().server.trusted_proxies == ()  # the default: nobody is trusted
+
+
 def test_command_line_flags_win_over_the_environment(
     tmp_path: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
@@ -232,6 +260,26 @@ BAD_SETTINGS: dict[str, tuple[str, list[str], list[str]]] = {
         [],
         [r"\[login\] failure_window", r"100000", r"86400"],
     ),
+    "a trusted proxy that is not an address": (
+        '[server]\ntrusted_proxies = ["127.0.0.1", "nginx"]\n',
+        [],
+        [
+            r"\[server\] trusted_proxies",
+            r"'nginx' is not an IP address or network",
+            r"allowed: IP addresses and CIDR networks",
+            r"10\.0\.0\.0/8",
+        ],
+    ),
+    "a trusted network with host bits set": (
+        '[server]\ntrusted_proxies = ["10.0.0.1/8"]\n',
+        [],
+        [r"\[server\] trusted_proxies", r"'10\.0\.0\.1/8' has host bits set", r"'10\.0\.0\.0/8'"],
+    ),
+    "trusted proxies that are not a list": (
+        "[server]\ntrusted_proxies = 127\n",
+        [],
+        [r"\[server\] trusted_proxies = 127\b", r"must be a list", r"allowed:"],
+    ),
     "bad backend option": (
         '[storage]\noptions = { pathh = "x" }\n',
         [],
@@ -304,6 +352,25 @@ def test_environment_override_reaches_the_command(tmp_path: Path) -> None:
     assert result.returncode == 2, shown
     assert "oracle" in result.stderr, shown
     assert "Traceback" not in result.stdout + result.stderr, shown
+
+
+def test_a_list_from_the_environment_that_is_not_json_stops_serve(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.toml"
+    settings.write_text("", encoding="utf-8")
+    result = run_cms(
+        "serve",
+        "--settings",
+        settings,
+        cwd=tmp_path,
+        env=cms_env(CMS_PLUGINS__DISABLED="seo"),
+        timeout=30,
+    )
+    shown = output_of(result)
+    assert result.returncode == 2, shown
+    assert "Traceback" not in result.stdout + result.stderr, shown
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, shown
+    assert "CMS_PLUGINS__DISABLED" in lines[0] and "JSON" in lines[0], shown
 
 
 async def test_unknown_plugin_names_in_settings_stop_start_up(site_dir: Path) -> None:

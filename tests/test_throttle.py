@@ -12,15 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import TCPConnector
+from aiohttp import TCPConnector, web
 from aiohttp.test_utils import TestClient, make_mocked_request
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from cms.app import create_app
+from cms.keys import SITE_KEY
 from cms.settings import LoginSection
 from cms.site import Site
-from cms.throttling import SignInThrottle, client_address
+from cms.throttling import SignInThrottle, counted_address
 from tests.conftest import (
     ADMIN_NAME,
     ADMIN_PASSWORD,
@@ -337,10 +338,12 @@ async def test_a_ceiling_set_to_0_is_off(make_client: ClientFactory, connect_fro
     ],
 )
 def test_failures_are_counted_under_the_ip_address_and_an_ipv6_one_by_its_64(
-    remote: str, counted_as: str
+    site_dir: Path, remote: str, counted_as: str
 ) -> None:
-    request = make_mocked_request("POST", "/login").clone(remote=remote)
-    assert client_address(request) == counted_as
+    app = web.Application()
+    app[SITE_KEY] = Site(make_settings(site_dir))
+    request = make_mocked_request("POST", "/login", app=app).clone(remote=remote)
+    assert counted_address(request) == counted_as
 
 
 async def test_an_ipv6_client_is_counted_by_its_64_over_http(

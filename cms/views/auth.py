@@ -6,7 +6,7 @@ from aiohttp import web
 
 from cms.auth import safe_next_path, sign_in, sign_out
 from cms.passwords import check_password_rules, hash_password, verify_password
-from cms.throttling import SignInThrottle, client_address
+from cms.throttling import SignInThrottle, counted_address
 from cms.users import check_username
 from cms.views.base import BaseView
 
@@ -69,7 +69,7 @@ class LoginView(BaseView):
         username = str(form.get("username", "")).strip()
         password = str(form.get("password", ""))
         next_path = safe_next_path(str(form.get("next", "")))
-        throttle = SignInThrottle(self.site, client_address(self.request))
+        throttle = SignInThrottle(self.site, counted_address(self.request))
         await throttle.attempt(username)
         user = await self.site.storage.get_user_by_username(username) if username else None
         valid = await verify_password(user.password_hash if user else None, password)

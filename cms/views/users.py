@@ -9,7 +9,7 @@ from aiohttp import web
 from cms.auth import sign_in
 from cms.contracts import ROLES, Role, User, UsernameTaken
 from cms.passwords import check_password_rules, hash_password, verify_password
-from cms.throttling import SignInThrottle, client_address
+from cms.throttling import SignInThrottle, counted_address
 from cms.users import check_username
 from cms.views.base import BaseView
 
@@ -160,7 +160,7 @@ class AccountView(BaseView):
         me = await self.authorize("admin.access")
         data = await self.request.post()
         errors: dict[str, str] = {}
-        throttle = SignInThrottle(self.site, client_address(self.request))
+        throttle = SignInThrottle(self.site, counted_address(self.request))
         await throttle.attempt(me.username)
         if await verify_password(me.password_hash, str(data.get("current_password", ""))):
             await throttle.succeeded(me.username)
