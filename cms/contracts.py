@@ -6,6 +6,7 @@ The core never imports a concrete backend: plugins register backends (see the
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -62,6 +63,34 @@ Status = Literal["draft", "published"]
 _TAGS = re.compile(r"<[^>]+>")
 
 
+@functools.lru_cache(maxsize=512)
+def excerpt_of(html: str) -> str:
+    """The first forty words of ``html``, as plain text (see :attr:`Post.excerpt`).
+
+    Kept by the HTML itself (themes ask twice a post, ``if post.excerpt`` then
+    ``post.excerpt``, and every request for a post asks again): storage hands out the
+    same string for the same version of a post, so a repeat costs a lookup.
+    """
+    # Read only as much of the HTML as forty words need (a long post's whole text would
+    # cost more than the rest of its page): a growing prefix, cut before a tag or word it
+    # may have split.
+    size = 2048
+    while True:
+        chunk = html[:size]
+        if size >= len(html):
+            words = _TAGS.sub(" ", chunk).split()
+            break
+        opened = chunk.rfind("<")
+        if opened > chunk.rfind(">"):
+            chunk = chunk[:opened]
+        words = _TAGS.sub(" ", chunk).split()[:-1]
+        if len(words) > 40:
+            break
+        size *= 4
+    # Entities become characters: the template escapes the text once, as it should.
+    return unescape(" ".join(words[:40])) + ("…" if len(words) > 40 else "")
+
+
 @dataclass
 class Post:
     """A post as storage returns it. Plugin field values live in ``extra``.
@@ -104,32 +133,7 @@ class Post:
     @property
     def excerpt(self) -> str:
         """The first forty words of the rendered text, as plain text."""
-        html = self.html
-        # Themes ask twice a post (``if post.excerpt`` then ``post.excerpt``): keep it
-        # for as long as the HTML is the same string.
-        cached = self.__dict__.get("_excerpt")
-        if cached is not None and cached[0] is html:
-            return str(cached[1])
-        # Read only as much of the HTML as forty words need (a long post's whole text
-        # would cost more than the rest of its page): a growing prefix, cut before a
-        # tag or word it may have split.
-        size = 2048
-        while True:
-            chunk = html[:size]
-            if size >= len(html):
-                words = _TAGS.sub(" ", chunk).split()
-                break
-            opened = chunk.rfind("<")
-            if opened > chunk.rfind(">"):
-                chunk = chunk[:opened]
-            words = _TAGS.sub(" ", chunk).split()[:-1]
-            if len(words) > 40:
-                break
-            size *= 4
-        # Entities become characters: the template escapes the text once, as it should.
-        text = unescape(" ".join(words[:40])) + ("…" if len(words) > 40 else "")
-        self.__dict__["_excerpt"] = (html, text)
-        return text
+        return excerpt_of(self.html)
 
     @property
     def is_published(self) -> bool:

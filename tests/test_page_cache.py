@@ -77,6 +77,23 @@ async def test_the_index_is_cached_and_sees_a_new_post_at_once(
             assert "Newer" in await index.text()
 
 
+async def test_an_edited_body_gives_a_new_excerpt_at_once(
+    admin_client: TestClient[Any, Any],
+) -> None:
+    """Excerpts are kept by the HTML they come from (cms.contracts.excerpt_of)."""
+    post_id = await new_post(admin_client, title="Teaser", slug="teaser", body="Old words here")
+    async with visitor(admin_client) as browser:
+        for _ in range(2):
+            async with browser.get("/") as index:
+                assert "Old words here" in await index.text()
+        await edit_post(admin_client, post_id, body=" ".join(["fresh"] * 50))
+        async with browser.get("/") as index:
+            page = await index.text()
+            assert "Old words here" not in page
+            assert " ".join(["fresh"] * 40) + "…" in page
+            assert " ".join(["fresh"] * 41) not in page
+
+
 async def test_pages_of_signed_in_users_are_never_kept(admin_client: TestClient[Any, Any]) -> None:
     await new_post(admin_client, title="Mine", slug="mine")
     cache = page_cache(admin_client)
