@@ -269,6 +269,8 @@ class ExportSummary:
     path: Path
     counts: dict[str, int]
     manifest: dict[str, Any] = field(default_factory=dict)
+    #: Stored records that break the site's rules (exported as stored; import refuses them).
+    problems: list[str] = field(default_factory=list)
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -282,19 +284,23 @@ class _JsonLinesWriter:
         self.model = model
         self.digest = hashlib.sha256()
         self.count = 0
+        #: Stored rows that break today's rules: exported as stored, and named.
+        self.problems: list[str] = []
         self._file: IO[bytes] = path.open("wb")
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         lines = []
         for row in rows:
             try:
-                record = self.model.model_validate(row)
+                line = self.model.model_validate(row).model_dump_json()
             except ValidationError as error:
-                raise ExportError(
-                    f"{self.path.name}: stored record id {row.get('id')} is not valid: "
-                    f"{_first_error(error)}"
-                ) from None
-            lines.append(record.model_dump_json().encode("utf-8") + b"\n")
+                # A backup is never refused: the row goes out as stored (import will
+                # refuse it until it is fixed), and the export says which one it was.
+                self.problems.append(
+                    f"{self.path.name}: stored record id {row.get('id')}: {_first_error(error)}"
+                )
+                line = json.dumps(row, default=_stored_value, ensure_ascii=False)
+            lines.append(line.encode("utf-8") + b"\n")
         data = b"".join(lines)
         self._file.write(data)
         self.digest.update(data)
@@ -302,6 +308,16 @@ class _JsonLinesWriter:
 
     def close(self) -> None:
         self._file.close()
+
+
+def _stored_value(value: object) -> object:
+    """JSON for a stored value the record model could not take (times as ISO 8601 UTC)."""
+    if isinstance(value, datetime):
+        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return moment.isoformat().replace("+00:00", "Z")
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
 
 
 async def export_site(
@@ -338,7 +354,13 @@ async def export_site(
         }
         files = {name: (key, size) for name, (key, _, size) in media.items()}
         await asyncio.to_thread(_write_archive, target, folder, manifest, store, files)
-    return ExportSummary(target, dict(manifest["counts"]), manifest)  # type: ignore[call-overload]
+    problems = [problem for writer in writers.values() for problem in writer.problems]
+    return ExportSummary(
+        target,
+        dict(manifest["counts"]),  # type: ignore[call-overload]
+        manifest,
+        problems=problems,
+    )
 
 
 async def _copy_records(

@@ -100,6 +100,10 @@ def migrate_command(settings_path: Path | None, dry_run: bool) -> None:
         sys.exit(1)
 
 
+#: Problems ``cms export`` lists one per line before it sums up the rest.
+MAX_LISTED = 20
+
+
 @click.command("export")
 @_settings_option
 @click.option(
@@ -139,6 +143,17 @@ def export_command(settings_path: Path | None, output: Path | None) -> None:
         _fail(f"cannot write {target}: {error.strerror or error}")
     counts = ", ".join(f"{count} {kind}" for kind, count in summary.counts.items())
     click.echo(f"Exported {counts} to {target}")
+    for problem in summary.problems[:MAX_LISTED]:
+        click.echo(f"Warning: {problem}", err=True)
+    if summary.problems:
+        more = len(summary.problems) - MAX_LISTED
+        click.echo(
+            f"Warning: {len(summary.problems)} stored record(s) break the site's rules"
+            + (f" ({more} more not listed)" if more > 0 else "")
+            + ": they are in the archive as stored, and cms import refuses the archive "
+            "until they are fixed (in the site, then export again)",
+            err=True,
+        )
 
 
 @click.command("import")

@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import io
 import json
+import sqlite3
 import tarfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -1005,3 +1006,41 @@ async def test_a_media_record_naming_a_file_that_is_not_an_image_is_refused(
         "media.jsonl line 1: source: use folders and a file name of letters, digits, _ and -, "
         "ending in .jpg, .jpeg, .png, .gif or .webp"
     )
+
+
+# -- a backup is never refused ---------------------------------------------------------------
+
+
+async def test_export_keeps_stored_records_that_break_the_rules_and_names_them(
+    plain_export: Path, tmp_path: Path
+) -> None:
+    """A row written behind the site's back (or before a rule was tightened) still goes
+    into the backup, as stored; cms export names it, and cms import refuses the archive
+    until it is fixed."""
+    database = tmp_path / "plain.db"
+    settings = write_settings(tmp_path, '[storage]\noptions = { path = "plain.db" }\n')
+    with sqlite3.connect(database) as conn:
+        conn.execute("UPDATE cms_posts SET slug = 'Not A Slug' WHERE slug = 'hello'")
+    conn.close()
+    result = await asyncio.to_thread(
+        run_cms, "export", "-o", "backup.tar.gz", "--settings", settings, cwd=tmp_path
+    )
+    shown = output_of(result)
+    assert result.returncode == 0, shown
+    assert "Exported 2 users, 2 posts" in result.stdout, shown
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning")]
+    assert len(warnings) == 2, shown
+    assert warnings[0].startswith("Warning: posts.jsonl: stored record id "), shown
+    assert "slug" in warnings[0], shown
+    assert "1 stored record(s) break the site's rules" in warnings[1], shown
+    posts = [
+        json.loads(line) for line in members(tmp_path / "backup.tar.gz")["posts.jsonl"].splitlines()
+    ]
+    assert sorted(post["slug"] for post in posts) == ["Not A Slug", "notes"]
+    # The archive is whole (checksums match) and import names the record it refuses.
+    target = tmp_path / "target"
+    target.mkdir()
+    target_settings = write_settings(target, "")
+    refused = await cms_import(tmp_path / "backup.tar.gz", target_settings)
+    assert refused.returncode == 2, output_of(refused)
+    assert "Not A Slug" in refused.stderr and "checksum" not in refused.stderr
