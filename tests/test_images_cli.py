@@ -4,6 +4,8 @@ renditions made again after the widths change, through the real command line."""
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -108,3 +110,45 @@ def test_rebuild_reports_bad_settings_in_one_line(tmp_path: Path) -> None:
         "Error: " + result.stderr.strip().removeprefix("Error: ")
     ]
     assert "[images] options (pillow): widths" in result.stderr
+
+
+async def test_sweep_removes_only_old_files_that_no_image_uses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CMS_SECRET_KEY", TEST_SECRET_KEY)
+    settings = write_settings(tmp_path, SETTINGS.format(widths="[320]"))
+    await upload_into(settings, ("a.jpg", photo(600, 400, seed=3)))
+    media = tmp_path / "media"
+    used = files(media)
+    # What an upload killed between its files and its row leaves: an hour old and more...
+    orphan = media / "ab" / ("ab" + "0" * 62 + "-320.webp")
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"left over")
+    old = time.time() - 2 * 3600
+    os.utime(orphan, (old, old))
+    # ... an upload that may still be finishing (its row not written yet) ...
+    young = media / "cd" / ("cd" + "0" * 62 + "-320.webp")
+    young.parent.mkdir(parents=True, exist_ok=True)
+    young.write_bytes(b"arriving")
+    # ... and a file cms does not name, which is not its to remove.
+    (media / "README").write_text("notes", encoding="utf-8")
+    for path in used:
+        os.utime(media / path, (old, old))  # in use however old
+
+    listed = run_cms("images", "sweep", "--dry-run", "--settings", settings, cwd=tmp_path)
+    assert listed.returncode == 0, output_of(listed)
+    key = orphan.relative_to(media).as_posix()
+    assert listed.stdout.splitlines() == [
+        f"Would remove {key}",
+        "Sweep: 1 unused file(s) would be removed.",
+    ], output_of(listed)
+    assert orphan.exists()
+
+    swept = run_cms("images", "sweep", "--settings", settings, cwd=tmp_path)
+    assert swept.returncode == 0, output_of(swept)
+    assert swept.stdout.splitlines() == [f"Removed {key}", "Sweep: removed 1 unused file(s)."]
+    assert not orphan.exists()
+    assert young.exists() and (media / "README").exists()
+    assert files(media) == used | {young.relative_to(media).as_posix(), "README"}
+    # Every image still shows: its files are all there.
+    assert len(await media_of(settings)) == 2

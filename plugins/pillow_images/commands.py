@@ -1,9 +1,11 @@
-"""``cms images rebuild``: renditions made again, after the widths or the quality change."""
+"""``cms images rebuild`` (renditions made again, after the widths or the quality change)
+and ``cms images sweep`` (files no image uses, left by an interrupted upload)."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,9 @@ from cms.settings import SettingsError, load_settings
 __all__ = ["images"]
 
 _PAGE = 200
+#: A file younger than this may belong to an upload whose row is not written yet (on this
+#: or another server sharing the folder): sweep leaves it for a later run.
+SWEEP_GRACE_S = 3600
 
 
 @click.group()
@@ -111,3 +116,56 @@ async def _rebuild_all(site: Any, handler: Any) -> RebuildReport:
             await asyncio.to_thread(store.delete, key)
         report.removed = len(stale)
     return report
+
+
+@images.command("sweep")
+@settings_option
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+def sweep(settings_path: Path | None, dry_run: bool) -> None:
+    """Remove media files that no image of the library uses: what an upload interrupted
+    between writing its files and recording the image leaves behind. Files younger than
+    an hour are kept (an upload may be finishing)."""
+    try:
+        unused = run_or_fail(_sweep(settings_path, dry_run=dry_run))
+    except (DependencyUnavailable, SchemaOutOfDate) as error:
+        fail(str(error), code=1)
+    for key in unused:
+        click.echo(f"{'Would remove' if dry_run else 'Removed'} {key}")
+    if dry_run:
+        click.echo(f"Sweep: {len(unused)} unused file(s) would be removed.")
+    else:
+        click.echo(f"Sweep: removed {len(unused)} unused file(s).")
+
+
+async def _sweep(settings_path: Path | None, *, dry_run: bool) -> list[str]:
+    from cms.site import Site
+
+    site = Site(load_settings(settings_path))
+    await site.configure()
+    handler = site.images
+    if handler is None:
+        raise SettingsError("[images]: no image backend is configured; nothing to sweep")
+    store = handler.store
+    if not callable(getattr(store, "keys", None)):
+        raise SettingsError(f"the {store.name!r} media store cannot list its files to sweep")
+    storage = site.storage
+    await storage.open()
+    try:
+        await storage.migrate_schema(startup=True)
+        # Files first, then rows: a file whose row is written meanwhile is then in use.
+        cutoff = time.time() - SWEEP_GRACE_S
+        old = sorted(
+            key for key, mtime in await asyncio.to_thread(_listed, store) if mtime < cutoff
+        )
+        used = {key for item in await _all_media(storage) for key in item.keys}
+    finally:
+        await storage.close()
+    unused = [key for key in old if key not in used]
+    if not dry_run:
+        for key in unused:
+            await asyncio.to_thread(store.delete, key)
+    return unused
+
+
+def _listed(store: Any) -> list[tuple[str, float]]:
+    return list(store.keys())

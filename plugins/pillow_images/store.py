@@ -9,6 +9,7 @@ import secrets
 import shutil
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -122,6 +123,23 @@ class LocalMediaStore:
             source.unlink(missing_ok=True)
         _fsync_dir(target.parent)
         return True
+
+    def keys(self) -> Iterator[tuple[str, float]]:
+        """Every file's key and modification time (temporary files left out)."""
+        if not self.root.is_dir():
+            return
+        for folder, dirs, names in os.walk(self.root):
+            if Path(folder) == self.root:
+                dirs[:] = [name for name in dirs if name != _TEMPORARY_DIR]
+            for name in names:
+                path = Path(folder) / name
+                key = path.relative_to(self.root).as_posix()
+                if not MEDIA_KEY.match(key):
+                    continue  # not a file cms names (a README, a .DS_Store): left alone
+                try:
+                    yield key, path.lstat().st_mtime
+                except FileNotFoundError:
+                    continue
 
     def open(self, key: str) -> IO[bytes]:
         return self.file(key).open("rb")
