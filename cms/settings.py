@@ -153,6 +153,10 @@ class LoginSection(_Section):
         return self
 
 
+#: ``[images] backend = "none"``: a site without a media library (no uploads, no /media/).
+NO_IMAGES = "none"
+
+
 class ImagesSection(BackendSection):
     backend: str = "pillow"
 

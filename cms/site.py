@@ -23,7 +23,13 @@ from cms.contracts import (
 from cms.fields import CORE_FIELD_NAMES, PostField, build_post_model
 from cms.hooks import PluginError, PluginHost
 from cms.secret_key import load_secret_key
-from cms.settings import BackendSection, Settings, SettingsError, describe_validation_error
+from cms.settings import (
+    NO_IMAGES,
+    BackendSection,
+    Settings,
+    SettingsError,
+    describe_validation_error,
+)
 from cms.theming import Theme, load_theme
 
 __all__ = ["Site"]
@@ -125,7 +131,8 @@ class Site:
             "sessions", "register_session_stores", self.settings.sessions
         )
         image_backend = None
-        if self.settings.images is not None:
+        if await self._images_wanted():
+            assert self.settings.images is not None
             image_backend = await self._resolve(
                 "images", "register_image_handlers", self.settings.images
             )
@@ -138,6 +145,18 @@ class Site:
             self.images = image_backend[0].create(image_backend[1], self)
         self.routes = await self._collect_routes()
         self.configured = True
+
+    async def _images_wanted(self) -> bool:
+        """Whether the site has a media library: not with ``[images] backend = "none"``,
+        nor when ``[images]`` is left to its default and no plugin offers an image backend
+        (``pillow_images`` disabled); a backend the settings name must exist."""
+        images = self.settings.images
+        if images is None or images.backend == NO_IMAGES:
+            return False
+        if "images" in self.settings.model_fields_set:
+            return True
+        offered = await self.plugins.call_named("register_image_handlers")
+        return any(backends for _, backends in offered)
 
     def _check_plugin_names(self) -> None:
         """``[plugins] disabled`` and ``[plugins.<name>]`` must name plugins that exist: a
@@ -168,7 +187,8 @@ class Site:
                     )
                 offered[backend.name] = (plugin, backend)
         if config.backend not in offered:
-            allowed = ", ".join(sorted(offered)) or "(none: no plugin offers one)"
+            names = sorted(offered) + ([NO_IMAGES] if section == "images" else [])
+            allowed = ", ".join(names) or "(none: no plugin offers one)"
             raise SettingsError(
                 f"[{section}] backend = {config.backend!r}: unknown {section} backend; "
                 f"allowed: {allowed}"
