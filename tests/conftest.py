@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from aiohttp.test_utils import TestClient
 from cms.plugins.sql_storage import SqlStorage
+from redis.asyncio import Redis
 
 from cms.app import create_app
 from cms.settings import Settings, load_settings
@@ -278,3 +279,22 @@ async def open_storage(
     yield factory
     for storage in opened:
         await storage.close()
+
+
+# --- session stores ----------------------------------------------------------------
+
+
+@pytest.fixture(params=["cookie", "redis"])
+async def sessions(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any]]:
+    """``[sessions]`` settings for each store; Redis keys are cleaned up afterwards."""
+    if request.param == "cookie":
+        yield {"backend": "cookie"}
+        return
+    url = service_url(REDIS_URL_ENV, "Redis")
+    prefix = f"cms-test:{secrets.token_hex(6)}:"
+    yield {"backend": "redis", "options": {"url": url, "key_prefix": prefix}}
+    redis = Redis.from_url(url)
+    keys = [key async for key in redis.scan_iter(match=prefix + "*")]
+    if keys:
+        await redis.delete(*keys)
+    await redis.aclose()

@@ -9,7 +9,6 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,22 +20,6 @@ from tests.conftest import REDIS_URL_ENV, ClientFactory, service_url, setup_admi
 
 COOKIE = "cms_session"
 DAY = 24 * 3600
-
-
-@pytest.fixture(params=["cookie", "redis"])
-async def sessions(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any]]:
-    """``[sessions]`` settings for each store; Redis keys are cleaned up afterwards."""
-    if request.param == "cookie":
-        yield {"backend": "cookie"}
-        return
-    url = service_url(REDIS_URL_ENV, "Redis")
-    prefix = f"cms-test:{secrets.token_hex(6)}:"
-    yield {"backend": "redis", "options": {"url": url, "key_prefix": prefix}}
-    redis = Redis.from_url(url)
-    keys = [key async for key in redis.scan_iter(match=prefix + "*")]
-    if keys:
-        await redis.delete(*keys)
-    await redis.aclose()
 
 
 def cookie_value(client: TestClient[Any, Any]) -> str:

@@ -42,22 +42,6 @@ LOGIN_ATTEMPT_LIMIT = DEFAULTS.max_failures_per_account_and_address
 LOGIN_WINDOW = DEFAULTS.failure_window
 
 
-@pytest.fixture(params=["cookie", "redis"])
-async def sessions(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any]]:
-    """``[sessions]`` settings for each store; Redis keys are cleaned up afterwards."""
-    if request.param == "cookie":
-        yield {"backend": "cookie"}
-        return
-    url = service_url(REDIS_URL_ENV, "Redis")
-    prefix = f"cms-test:{secrets.token_hex(6)}:"
-    yield {"backend": "redis", "options": {"url": url, "key_prefix": prefix}}
-    redis = Redis.from_url(url)
-    keys = [key async for key in redis.scan_iter(match=prefix + "*")]
-    if keys:
-        await redis.delete(*keys)
-    await redis.aclose()
-
-
 @pytest.fixture(params=["sqlite", "postgres", "redis"])
 async def counted_in(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any]]:
     """Settings sections for each place attempts are counted: SQLite or PostgreSQL storage

@@ -32,6 +32,7 @@ from tests.conftest import (
     setup_admin,
     site_of,
 )
+from tests.test_throttle import fail
 
 LOCKOUT = LoginSection().max_failures_per_account_and_address
 WINDOW = LoginSection().failure_window
@@ -64,12 +65,6 @@ async def visitor() -> AsyncIterator[Visitor]:
     yield connect
     for other in made:
         await other.session.close()  # not other.close(): that would stop the shared server
-
-
-async def fail(client: TestClient[Any, Any], username: str, times: int) -> None:
-    for _ in range(times):
-        response = await login(client, username, "wrong password")
-        assert response.status == 401, await response.text()
 
 
 async def refused(client: TestClient[Any, Any], username: str, password: str, why: str) -> None:
