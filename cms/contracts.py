@@ -34,6 +34,7 @@ __all__ = [
     "ImageHandlerBackend",
     "ImageRejected",
     "Media",
+    "MediaInUse",
     "MediaStore",
     "MigrationReport",
     "Post",
@@ -249,6 +250,18 @@ class Media:
     def keys(self) -> tuple[str, ...]:
         """Every file of the image: its source, then its renditions."""
         return (self.source, *(rendition.key for rendition in self.renditions))
+
+
+class MediaInUse(Exception):
+    """An image of the media library cannot be deleted: posts still show it.
+
+    ``posts`` lists them as ``(post id, title)``, by id.
+    """
+
+    def __init__(self, media: Media, posts: list[tuple[int, str]]) -> None:
+        super().__init__(f"media {media.id} is the image of {len(posts)} post(s)")
+        self.media = media
+        self.posts = posts
 
 
 class PostNotFound(LookupError):
@@ -539,13 +552,27 @@ class Storage(Protocol):
         """The media rows with these content hashes (those that exist), in no set order."""
         ...
 
-    async def list_media(self, *, after_id: int | None = None, limit: int = 100) -> list[Media]:
-        """Media rows by id, oldest first: those with an id above ``after_id``."""
+    async def list_media(
+        self, *, after_id: int | None = None, limit: int = 100, newest_first: bool = False
+    ) -> list[Media]:
+        """Media rows by id, oldest first: those with an id above ``after_id``; with
+        ``newest_first``, newest first: those with an id below ``after_id``."""
         ...
 
     async def update_media(self, media_id: int, image: StoredImage) -> Media:
         """Give a media row new files (its source and renditions, after a rebuild); raise
         LookupError when there is no such row."""
+        ...
+
+    async def media_usage(self, content_hashes: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
+        """The posts whose ``image`` is each of these content hashes, as ``(post id,
+        title)`` by id, in one query per batch; hashes no post uses are left out."""
+        ...
+
+    async def delete_media(self, media_id: int) -> Media | None:
+        """Delete a media row if no post uses it, in one transaction; return the deleted
+        row (its files are the caller's to remove), None when there is no such row, or
+        raise MediaInUse naming the posts that use it (nothing changed then)."""
         ...
 
 

@@ -18,6 +18,7 @@ from cms.middlewares import RETRY_AFTER_SECONDS, is_api_request
 from cms.views.admin import AdminPostListView, PostCreateView, PostDeleteView, PostEditView
 from cms.views.auth import LoginView, LogoutView, SetupView
 from cms.views.base import render_page
+from cms.views.media import MediaDeleteView, MediaLibraryView
 from cms.views.public import HealthView, IndexView, PostDetailView, StaticFileView
 from cms.views.users import AccountView, UserEditView, UserListView
 
@@ -36,6 +37,8 @@ def register_routes(cms: Any) -> list[web.RouteDef]:
         web.view("/admin/posts/new", PostCreateView, name="admin-post-new"),
         web.view("/admin/posts/{id:\\d+}/edit", PostEditView, name="admin-post-edit"),
         web.view("/admin/posts/{id:\\d+}/delete", PostDeleteView, name="admin-post-delete"),
+        web.view("/admin/media", MediaLibraryView, name="admin-media"),
+        web.view("/admin/media/{id:\\d+}/delete", MediaDeleteView, name="admin-media-delete"),
         web.view("/admin/users", UserListView, name="admin-users"),
         web.view("/admin/users/{id:\\d+}", UserEditView, name="admin-user-edit"),
         web.view("/admin/account", AccountView, name="admin-account"),

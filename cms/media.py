@@ -26,6 +26,7 @@ from cms.uploads import UploadedFile
 __all__ = [
     "IMAGE_SETS_VAR",
     "ImageSet",
+    "delete_media",
     "image_set",
     "image_sets",
     "image_srcset",
@@ -70,6 +71,23 @@ async def store_upload(site: Site, upload: UploadedFile, *, uploader: User | Non
     kept = set(media.keys)
     await _delete(images.store, [key for key in stored.added if key not in kept])
     return media
+
+
+async def delete_media(site: Site, media_id: int) -> Media | None:
+    """Delete an image of the media library that no post uses: the row, then the files no
+    other image shares (renditions are named after their bytes, so two uploads that differ
+    only in metadata share them). None when there is no such image; MediaInUse (nothing
+    changed) when posts use it. Without an image handler only the row goes."""
+    deleted = await site.storage.delete_media(media_id)
+    if deleted is None or site.images is None:
+        return deleted
+    shared: set[str] = set()
+    after: int | None = None
+    while batch := await site.storage.list_media(after_id=after, limit=500):
+        shared.update(key for media in batch for key in media.keys)
+        after = batch[-1].id
+    await _delete(site.images.store, [key for key in deleted.keys if key not in shared])
+    return deleted
 
 
 def image_handler(site: Site) -> ImageHandler:

@@ -23,6 +23,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from cms.auth import can
 from cms.hooks import PluginHost
 from cms.site import Site
 from cms.theming import DEFAULT_THEME, Theme, bundled_themes_dir
@@ -230,6 +231,7 @@ def setup_templates(
         return str(app.router[name].url_for(**{key: str(value) for key, value in parts.items()}))
 
     env.globals.update(
+        can=can,
         static=static,
         url=url,
         site=site.settings.site,

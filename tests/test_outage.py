@@ -258,6 +258,8 @@ def every_storage_call(now: datetime) -> dict[str, Callable[[Any], Awaitable[Any
         "find_media": lambda s: s.find_media(["a" * 64]),
         "list_media": lambda s: s.list_media(),
         "update_media": lambda s: s.update_media(1, image),
+        "media_usage": lambda s: s.media_usage(["a" * 64]),
+        "delete_media": lambda s: s.delete_media(1),
     }
 
 

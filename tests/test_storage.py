@@ -721,3 +721,35 @@ async def test_concurrent_uploads_of_the_same_bytes_make_one_row(storage: SqlSto
     )
     assert len({row.id for row in rows}) == 1
     assert len(await storage.list_media()) == 1
+
+
+async def test_media_usage_and_delete_only_when_unused(storage: SqlStorage) -> None:
+    from cms.contracts import MediaInUse
+
+    used = await storage.create_media(
+        stored_image("used", 320), original_name="a", uploader_id=None
+    )
+    free = await storage.create_media(
+        stored_image("free", 320), original_name="b", uploader_id=None
+    )
+    first = await new_post(storage, "First", image=used.content_hash)
+    second = await new_post(storage, "Second", image=used.content_hash)
+    await new_post(storage, "Plain")
+
+    usage = await storage.media_usage([used.content_hash, free.content_hash, "f" * 64])
+    assert usage == {used.content_hash: [(first.id, "First"), (second.id, "Second")]}
+    assert await storage.media_usage([]) == {}
+
+    with pytest.raises(MediaInUse) as refused:
+        await storage.delete_media(used.id)
+    assert refused.value.posts == [(first.id, "First"), (second.id, "Second")]
+    assert await storage.get_media(used.id) == used
+
+    assert await storage.delete_media(free.id) == free
+    assert await storage.get_media(free.id) is None
+    assert await storage.delete_media(free.id) is None
+    # Newest first, keyset on the id.
+    third = await storage.create_media(stored_image("3", 320), original_name="c", uploader_id=None)
+    assert [m.id for m in await storage.list_media(newest_first=True)] == [third.id, used.id]
+    newest = await storage.list_media(newest_first=True, after_id=third.id)
+    assert [m.id for m in newest] == [used.id]

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cms.contracts import Media, Rendition, StoredImage
+from cms.contracts import Media, MediaInUse, Rendition, StoredImage
 
 from .schema import Schema
 from .times import aware
@@ -52,8 +52,8 @@ def renditions_from_json(value: Any) -> tuple[Rendition, ...]:
 
 
 class MediaQueries:
-    """``create_media``, ``get_media``, ``find_media``, ``list_media`` and ``update_media``
-    on the ``cms_media`` table."""
+    """``create_media``, ``get_media``, ``find_media``, ``list_media``, ``update_media``,
+    ``media_usage`` and ``delete_media`` on the ``cms_media`` table."""
 
     schema: Schema
 
@@ -151,11 +151,14 @@ class MediaQueries:
                 found.extend(self._to_media(row) for row in rows)
         return found
 
-    async def list_media(self, *, after_id: int | None = None, limit: int = 100) -> list[Media]:
+    async def list_media(
+        self, *, after_id: int | None = None, limit: int = 100, newest_first: bool = False
+    ) -> list[Media]:
         media = self.schema.media
-        query = self._media_select().order_by(media.c.id).limit(limit)
+        order = media.c.id.desc() if newest_first else media.c.id
+        query = self._media_select().order_by(order).limit(limit)
         if after_id is not None:
-            query = query.where(media.c.id > after_id)
+            query = query.where(media.c.id < after_id if newest_first else media.c.id > after_id)
         async with self._reading() as conn:
             rows = (await conn.execute(query)).all()
         return [self._to_media(row) for row in rows]
@@ -178,3 +181,43 @@ class MediaQueries:
         if row is None:
             raise LookupError(f"no media with id {media_id}")
         return self._to_media(row)
+
+    async def media_usage(self, content_hashes: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
+        wanted = sorted(set(content_hashes))
+        usage: dict[str, list[tuple[int, str]]] = {}
+        if not wanted:
+            return usage
+        async with self._reading() as conn:
+            for start in range(0, len(wanted), _HASH_BATCH):
+                batch = wanted[start : start + _HASH_BATCH]
+                rows = await conn.execute(self._usage_query(batch))
+                for image, post_id, title in rows:
+                    usage.setdefault(image, []).append((post_id, title))
+        return usage
+
+    def _usage_query(self, content_hashes: Sequence[str]) -> Select[Any]:
+        posts = self.schema.posts
+        return (
+            select(posts.c.image, posts.c.id, posts.c.title)
+            .where(posts.c.image.in_(content_hashes))
+            .order_by(posts.c.id)
+        )
+
+    async def delete_media(self, media_id: int) -> Media | None:
+        media = self.schema.media
+        async with self._writing() as conn:
+            row = (
+                await conn.execute(
+                    self._media_select().where(media.c.id == media_id).with_for_update(of=media)
+                )
+            ).first()
+            if row is None:
+                return None
+            found = self._to_media(row)
+            # In the same transaction as the delete: a post that took the image since the
+            # page was shown keeps it.
+            used = (await conn.execute(self._usage_query([found.content_hash]))).all()
+            if used:
+                raise MediaInUse(found, [(post_id, title) for _, post_id, title in used])
+            await conn.execute(media.delete().where(media.c.id == media_id))
+        return found
