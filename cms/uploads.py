@@ -19,7 +19,7 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict
 
-from cms.contracts import ImageRejected, MediaStore
+from cms.contracts import ImageHandler, ImageRejected, MediaStore
 
 __all__ = [
     "CHUNK_SIZE",
@@ -27,7 +27,9 @@ __all__ = [
     "StreamedForm",
     "UploadedFile",
     "leading_csrf_token",
+    "megabytes",
     "multipart_reader",
+    "read_page_form",
     "read_streamed_form",
     "save_part",
     "streams_uploads",
@@ -136,7 +138,7 @@ async def save_part(
                 size += len(chunk)
                 if size > max_bytes:
                     raise ImageRejected(
-                        f"{what} is larger than {_megabytes(max_bytes)}; nothing was stored",
+                        f"{what} is larger than {megabytes(max_bytes)}; nothing was stored",
                         status=413,
                     )
                 digest.update(chunk)
@@ -200,6 +202,38 @@ def _clean_name(name: str) -> str:
     return "".join(char for char in base if char.isprintable())[:255]
 
 
-def _megabytes(value: int) -> str:
-    megabytes = value / (1024 * 1024)
-    return f"{megabytes:g} MB" if megabytes >= 1 else f"{value} bytes"
+def megabytes(value: int) -> str:
+    """A byte limit as people read it: ``10 MB``, or ``512 bytes`` below one megabyte."""
+    amount = value / (1024 * 1024)
+    return f"{amount:g} MB" if amount >= 1 else f"{value} bytes"
+
+
+async def read_page_form(
+    request: web.Request,
+    images: ImageHandler | None,
+    *,
+    file_field: str,
+    max_field_bytes: int,
+    what: str,
+) -> StreamedForm:
+    """:func:`read_streamed_form` for a form of the site's pages with one image field:
+    an image past the handler's limit is a themed 413 naming ``what`` and the limit, a body
+    that is not valid multipart a 400 (nothing is kept of either)."""
+    limit = images.max_bytes if images is not None else 0
+    try:
+        return await read_streamed_form(
+            request,
+            store=images.store if images is not None else None,
+            file_fields=frozenset({file_field}),
+            max_file_bytes=limit,
+            max_field_bytes=max_field_bytes,
+        )
+    except ImageRejected:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=limit,
+            actual_size=limit + 1,
+            reason=f"{what} is larger than {megabytes(limit)}; nothing was saved. "
+            "Go back and choose a smaller one.",
+        ) from None
+    except MALFORMED_MULTIPART:
+        raise web.HTTPBadRequest(reason="The form could not be read; send it again") from None

@@ -13,7 +13,7 @@ from cms.contracts import ImageRejected, Post, PostNotFound, User, VersionConfli
 from cms.fields import FieldValidationError
 from cms.media import image_sets, store_upload
 from cms.posts import delete_post, save_post
-from cms.uploads import MALFORMED_MULTIPART, UploadedFile, read_streamed_form
+from cms.uploads import UploadedFile, megabytes, read_page_form
 from cms.views.base import BaseView, decode_cursor, encode_cursor
 
 __all__ = ["AdminPostListView", "PostCreateView", "PostDeleteView", "PostEditView"]
@@ -99,25 +99,13 @@ class _PostFormView(BaseView):
         limit is a 413 before the rest of it is read."""
         if self.request.content_type != "multipart/form-data":
             return await self.request.post(), None
-        images = self.site.images
-        try:
-            form = await read_streamed_form(
-                self.request,
-                store=images.store if images is not None else None,
-                file_fields=frozenset({"image"}),
-                max_file_bytes=images.max_bytes if images is not None else 0,
-                max_field_bytes=MAX_FIELD_BYTES,
-            )
-        except ImageRejected:
-            limit = images.max_bytes if images is not None else 0
-            raise web.HTTPRequestEntityTooLarge(
-                max_size=limit,
-                actual_size=limit + 1,
-                reason=f"The cover image is larger than {_megabytes(limit)}; nothing was "
-                "saved. Go back and choose a smaller one.",
-            ) from None
-        except MALFORMED_MULTIPART:  # not valid multipart
-            raise web.HTTPBadRequest(reason="The form could not be read; send it again") from None
+        form = await read_page_form(
+            self.request,
+            self.site.images,
+            file_field="image",
+            max_field_bytes=MAX_FIELD_BYTES,
+            what="The cover image",
+        )
         return form.fields, form.files.get("image")
 
     async def attach_image(
@@ -199,7 +187,7 @@ class _PostFormView(BaseView):
                 "action": str(action),
                 "notice": notice,
                 "cover": covers.get(form.get("image") or ""),
-                "image_limit": _megabytes(images.max_bytes) if images is not None else None,
+                "image_limit": megabytes(images.max_bytes) if images is not None else None,
             },
             status=status,
         )
@@ -286,8 +274,3 @@ class PostDeleteView(_PostFormView):
             await delete_post(self.site, post.id)
         url = self.request.app.router["admin"].url_for().with_query(notice="deleted")
         raise web.HTTPSeeOther(url)
-
-
-def _megabytes(value: int) -> str:
-    megabytes = value / (1024 * 1024)
-    return f"{megabytes:g} MB" if megabytes >= 1 else f"{value} bytes"

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from cms.contracts import MAX_ID, ImageRejected, Media, MediaInUse
 from cms.media import IMAGE_SETS_VAR, delete_media, image_set, store_upload
-from cms.uploads import MALFORMED_MULTIPART, read_streamed_form
+from cms.uploads import megabytes, read_page_form
 from cms.views.base import BaseView
 
 __all__ = ["MEDIA_PAGE_SIZE", "MediaDeleteView", "MediaLibraryView"]
@@ -44,23 +44,9 @@ class MediaLibraryView(BaseView):
             )
         if self.request.content_type != "multipart/form-data":
             return await self.page(error="Choose an image file to upload.", status=400)
-        try:
-            form = await read_streamed_form(
-                self.request,
-                store=images.store,
-                file_fields=frozenset({"file"}),
-                max_file_bytes=images.max_bytes,
-                max_field_bytes=1024,
-            )
-        except ImageRejected:
-            raise web.HTTPRequestEntityTooLarge(
-                max_size=images.max_bytes,
-                actual_size=images.max_bytes + 1,
-                reason=f"The image is larger than {_megabytes(images.max_bytes)}; nothing was "
-                "saved. Go back and choose a smaller one.",
-            ) from None
-        except MALFORMED_MULTIPART:
-            raise web.HTTPBadRequest(reason="The form could not be read; send it again") from None
+        form = await read_page_form(
+            self.request, images, file_field="file", max_field_bytes=1024, what="The image"
+        )
         upload = form.files.get("file")
         if upload is None:
             return await self.page(error="Choose an image file to upload.", status=422)
@@ -103,7 +89,7 @@ class MediaLibraryView(BaseView):
             "error": error,
             "in_use": in_use,
             "uploads": images is not None,
-            "image_limit": _megabytes(images.max_bytes) if images is not None else None,
+            "image_limit": megabytes(images.max_bytes) if images is not None else None,
             IMAGE_SETS_VAR: sets,
         }
         return await self.render("admin/media.html", context, status=status)
@@ -150,8 +136,3 @@ def _after_id(value: str | None) -> int | None:
     if not 0 < after <= MAX_ID:
         raise web.HTTPBadRequest(reason="That page link is damaged; start from the first page")
     return after
-
-
-def _megabytes(value: int) -> str:
-    megabytes = value / (1024 * 1024)
-    return f"{megabytes:g} MB" if megabytes >= 1 else f"{value} bytes"
