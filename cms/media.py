@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from cms.contracts import ImageHandler, Media, MediaStore, Post, Rendition, User
+from cms.contracts import ImageHandler, Media, MediaStore, Post, Rendition, Storage, User
 from cms.hookspecs import hookimpl
 from cms.site import Site
 from cms.uploads import UploadedFile
@@ -26,6 +26,7 @@ from cms.uploads import UploadedFile
 __all__ = [
     "IMAGE_SETS_VAR",
     "ImageSet",
+    "all_media",
     "delete_media",
     "image_set",
     "image_sets",
@@ -73,6 +74,14 @@ async def store_upload(site: Site, upload: UploadedFile, *, uploader: User | Non
     return media
 
 
+async def all_media(storage: Storage) -> list[Media]:
+    """Every image of the media library, read a page at a time."""
+    found: list[Media] = []
+    while page := await storage.list_media(after_id=found[-1].id if found else None, limit=500):
+        found.extend(page)
+    return found
+
+
 async def delete_media(site: Site, media_id: int) -> Media | None:
     """Delete an image of the media library that no post uses: the row, then the files no
     other image shares (renditions are named after their bytes, so two uploads that differ
@@ -81,11 +90,7 @@ async def delete_media(site: Site, media_id: int) -> Media | None:
     deleted = await site.storage.delete_media(media_id)
     if deleted is None or site.images is None:
         return deleted
-    shared: set[str] = set()
-    after: int | None = None
-    while batch := await site.storage.list_media(after_id=after, limit=500):
-        shared.update(key for media in batch for key in media.keys)
-        after = batch[-1].id
+    shared = {key for media in await all_media(site.storage) for key in media.keys}
     await _delete(site.images.store, [key for key in deleted.keys if key not in shared])
     return deleted
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,11 +16,11 @@ import click
 
 from cms.cli_options import fail, run_or_fail, settings_option
 from cms.contracts import DependencyUnavailable, ImageRejected, Media, SchemaOutOfDate
+from cms.media import all_media
 from cms.settings import SettingsError, load_settings
 
 __all__ = ["images"]
 
-_PAGE = 200
 #: A file younger than this may belong to an upload whose row is not written yet (on this
 #: or another server sharing the folder): sweep leaves it for a later run.
 SWEEP_GRACE_S = 3600
@@ -58,37 +60,36 @@ def rebuild(settings_path: Path | None) -> None:
         sys.exit(1)
 
 
-async def _rebuild(settings_path: Path | None) -> RebuildReport:
+@asynccontextmanager
+async def _library(settings_path: Path | None, doing: str) -> AsyncIterator[Any]:
+    """The site of ``settings_path`` with its storage open and its schema current."""
     from cms.site import Site
 
     site = Site(load_settings(settings_path))
     await site.configure()
-    handler = site.images
-    if handler is None:
-        raise SettingsError("[images]: no image backend is configured; nothing to rebuild")
-    storage = site.storage
-    await storage.open()
+    if site.images is None:
+        raise SettingsError(f"[images]: no image backend is configured; nothing to {doing}")
+    await site.storage.open()
     try:
-        await storage.migrate_schema(startup=True)
+        await site.storage.migrate_schema(startup=True)
+        yield site
+    finally:
+        await site.storage.close()
+
+
+async def _rebuild(settings_path: Path | None) -> RebuildReport:
+    async with _library(settings_path, "rebuild") as site:
+        handler = site.images
         await handler.open()
         try:
             return await _rebuild_all(site, handler)
         finally:
             await handler.close()
-    finally:
-        await storage.close()
-
-
-async def _all_media(storage: Any) -> list[Media]:
-    found: list[Media] = []
-    while page := await storage.list_media(after_id=found[-1].id if found else None, limit=_PAGE):
-        found.extend(page)
-    return found
 
 
 async def _rebuild_all(site: Any, handler: Any) -> RebuildReport:
     storage, store = site.storage, handler.store
-    media = await _all_media(storage)
+    media = await all_media(storage)
     report = RebuildReport(total=len(media))
     obsolete: set[str] = set()
     # As many at once as there are workers: the pool is the bottleneck.
@@ -110,7 +111,7 @@ async def _rebuild_all(site: Any, handler: Any) -> RebuildReport:
         await asyncio.gather(*(one(item) for item in media))
     if obsolete:
         # A file may serve two images (the same pixels uploaded with other metadata).
-        used = {key for item in await _all_media(storage) for key in item.keys}
+        used = {key for item in await all_media(storage) for key in item.keys}
         stale = sorted(obsolete - used)
         for key in stale:
             await asyncio.to_thread(store.delete, key)
@@ -138,28 +139,15 @@ def sweep(settings_path: Path | None, dry_run: bool) -> None:
 
 
 async def _sweep(settings_path: Path | None, *, dry_run: bool) -> list[str]:
-    from cms.site import Site
-
-    site = Site(load_settings(settings_path))
-    await site.configure()
-    handler = site.images
-    if handler is None:
-        raise SettingsError("[images]: no image backend is configured; nothing to sweep")
-    store = handler.store
-    if not callable(getattr(store, "keys", None)):
-        raise SettingsError(f"the {store.name!r} media store cannot list its files to sweep")
-    storage = site.storage
-    await storage.open()
-    try:
-        await storage.migrate_schema(startup=True)
+    async with _library(settings_path, "sweep") as site:
+        store = site.images.store
+        if not callable(getattr(store, "keys", None)):
+            raise SettingsError(f"the {store.name!r} media store cannot list its files to sweep")
         # Files first, then rows: a file whose row is written meanwhile is then in use.
         cutoff = time.time() - SWEEP_GRACE_S
-        old = sorted(
-            key for key, mtime in await asyncio.to_thread(_listed, store) if mtime < cutoff
-        )
-        used = {key for item in await _all_media(storage) for key in item.keys}
-    finally:
-        await storage.close()
+        listed = await asyncio.to_thread(_listed, store)
+        old = sorted(key for key, mtime in listed if mtime < cutoff)
+        used = {key for item in await all_media(site.storage) for key in item.keys}
     unused = [key for key in old if key not in used]
     if not dry_run:
         for key in unused:
