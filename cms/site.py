@@ -130,12 +130,14 @@ class Site:
         session_backend, session_options = await self._resolve(
             "sessions", "register_session_stores", self.settings.sessions
         )
+        # No media library with [images] backend = "none", nor when [images] is left to
+        # its default and no plugin offers an image backend (pillow_images disabled).
         image_backend = None
-        if await self._images_wanted():
-            assert self.settings.images is not None
-            image_backend = await self._resolve(
-                "images", "register_image_handlers", self.settings.images
-            )
+        images = self.settings.images
+        if images is not None and images.backend != NO_IMAGES:
+            offered = await self._offered("images", "register_image_handlers")
+            if offered or "images" in self.settings.model_fields_set:
+                image_backend = self._choose("images", images, offered, off=NO_IMAGES)
         self.fields = await self._collect_fields()
         self.post_model = build_post_model(self.fields)
         self.post_patch_model = build_post_model(self.fields, partial=True)
@@ -145,18 +147,6 @@ class Site:
             self.images = image_backend[0].create(image_backend[1], self)
         self.routes = await self._collect_routes()
         self.configured = True
-
-    async def _images_wanted(self) -> bool:
-        """Whether the site has a media library: not with ``[images] backend = "none"``,
-        nor when ``[images]`` is left to its default and no plugin offers an image backend
-        (``pillow_images`` disabled); a backend the settings name must exist."""
-        images = self.settings.images
-        if images is None or images.backend == NO_IMAGES:
-            return False
-        if "images" in self.settings.model_fields_set:
-            return True
-        offered = await self.plugins.call_named("register_image_handlers")
-        return any(backends for _, backends in offered)
 
     def _check_plugin_names(self) -> None:
         """``[plugins] disabled`` and ``[plugins.<name>]`` must name plugins that exist: a
@@ -176,6 +166,10 @@ class Site:
                 )
 
     async def _resolve(self, section: str, hook: str, config: BackendSection) -> tuple[Any, Any]:
+        return self._choose(section, config, await self._offered(section, hook))
+
+    async def _offered(self, section: str, hook: str) -> dict[str, tuple[str, Any]]:
+        """The backends plugins offer through ``hook``, by name, with the plugin's name."""
         offered: dict[str, tuple[str, Any]] = {}
         for plugin, backends in await self.plugins.call_named(hook):
             for backend in backends:
@@ -186,8 +180,20 @@ class Site:
                         f"offers {section} backend {backend.name!r}, as plugin {other!r} does",
                     )
                 offered[backend.name] = (plugin, backend)
+        return offered
+
+    def _choose(
+        self,
+        section: str,
+        config: BackendSection,
+        offered: dict[str, tuple[str, Any]],
+        *,
+        off: str | None = None,
+    ) -> tuple[Any, Any]:
+        """The backend ``config`` names and its validated options; ``off`` is the name that
+        turns the section off, listed among what is allowed."""
         if config.backend not in offered:
-            names = sorted(offered) + ([NO_IMAGES] if section == "images" else [])
+            names = sorted(offered) + ([off] if off else [])
             allowed = ", ".join(names) or "(none: no plugin offers one)"
             raise SettingsError(
                 f"[{section}] backend = {config.backend!r}: unknown {section} backend; "
