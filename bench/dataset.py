@@ -181,8 +181,8 @@ def bench_post_number(size: int) -> int:
 
 async def _load_posts(storage: Any, size: int, progress: bool) -> None:
     """Fill an empty site with one admin and ``size`` published posts, in one transaction."""
-    from cms.passwords import hash_password
-    from cms.rendering import render_markdown
+    from cms.content.passwords import hash_password
+    from cms.content.rendering import render_markdown
 
     rng = random.Random(20240601)  # noqa: S311 (sample text, not secrets)
     bodies = [make_body(rng) for _ in range(min(DISTINCT_BODIES, size))]
@@ -249,8 +249,8 @@ async def prepare_database(settings_path: Path, size: int, *, progress: bool = T
     """Make the site's database hold the bench data set; return whether it was (re)built."""
     import os
 
-    from cms.settings import load_settings
-    from cms.site import Site
+    from cms.core.settings import load_settings
+    from cms.core.site import Site
 
     os.environ.setdefault("CMS_SECRET_KEY", BENCH_SECRET_KEY)
     site = Site(load_settings(settings_path))

@@ -1,6 +1,6 @@
 """The ceiling: a bare aiohttp handler rendering the default theme's post page from memory.
 
-The same template chain, filters and globals as cms (``cms.templating``), the same post
+The same template chain, filters and globals as cms (``cms.web.templating``), the same post
 (read once from the bench site's database at start-up), the same event loop (uvloop when
 installed): what is left between this and ``cms serve`` is cms's own work per request
 (routing through views and middlewares, the query, sessions, headers).
@@ -18,9 +18,9 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from cms.settings import load_settings
-from cms.site import Site
-from cms.templating import ENVIRONMENT_OPTIONS, THEME_FILTERS, build_loader
+from cms.core.settings import load_settings
+from cms.core.site import Site
+from cms.web.templating import ENVIRONMENT_OPTIONS, THEME_FILTERS, build_loader
 
 # Routes the templates link to, with the paths cms gives them.
 _ROUTES = {
@@ -95,7 +95,7 @@ def main() -> None:
     os.environ.setdefault("CMS_SECRET_KEY", "bench secret key, not for production")
     site, post = asyncio.run(_load(args.settings, args.slug))
     app = build_app(site, post)
-    from cms.workers import new_event_loop
+    from cms.cli.workers import new_event_loop
 
     web.run_app(
         app,

@@ -316,7 +316,7 @@ def deep_page_url(site: Any, base_url: str) -> str:
     """A page deep inside the index: the cursor link format the first page shows (followed
     once to check it), aimed at the middle of the site."""
     from bench.dataset import FIRST_POST_AT
-    from cms.views.base import encode_cursor
+    from cms.web.views.base import encode_cursor
 
     status, first = fetch(base_url + "/")
     if status != 200:

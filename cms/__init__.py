@@ -6,9 +6,9 @@ object hooks receive as ``cms``, and ``plugin_settings`` to read a plugin's own
 ``[plugins.<name>]`` settings. ``cms.testing`` helps plugin authors test.
 """
 
-from cms.fields import PostField, Text
-from cms.hookspecs import hookimpl
-from cms.settings import plugin_settings
+from cms.content.fields import PostField, Text
+from cms.core.hookspecs import hookimpl
+from cms.core.settings import plugin_settings
 
 __version__ = "0.1.0"
 
@@ -18,7 +18,7 @@ __all__ = ["PostField", "Site", "Text", "__version__", "hookimpl", "plugin_setti
 def __getattr__(name: str) -> object:
     # Site pulls in aiohttp and SQL-free app code; import it only when asked for.
     if name == "Site":
-        from cms.site import Site
+        from cms.core.site import Site
 
         return Site
     raise AttributeError(name)

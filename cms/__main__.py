@@ -1,5 +1,5 @@
 """``python -m cms``: the same command line as ``cms`` (``cms serve --reload`` uses it)."""
 
-from cms.cli import main
+from cms.cli.main import main
 
 main()

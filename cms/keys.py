@@ -1,20 +1,9 @@
-"""Typed keys for what the application and each request carry."""
+"""Kept for plugins written against cms 0.1: the code lives in :mod:`cms.web.keys`."""
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-from aiohttp import web
-
-if TYPE_CHECKING:
-    from cms.client_address import Client
-    from cms.contracts import User
-    from cms.site import Site
+from cms.web.keys import (
+    CLIENT_KEY,
+    SITE_KEY,
+    USER_KEY,
+)
 
 __all__ = ["CLIENT_KEY", "SITE_KEY", "USER_KEY"]
-
-SITE_KEY: web.AppKey[Site] = web.AppKey("cms_site")
-#: The signed-in user (or None), once a request has looked it up.
-USER_KEY: web.RequestKey[User | None] = web.RequestKey("cms_user")
-#: The visitor's address and scheme (cms.client_address), once a request has asked.
-CLIENT_KEY: web.RequestKey[Client] = web.RequestKey("cms_client")

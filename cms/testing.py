@@ -33,11 +33,11 @@ from typing import Any
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
+from cms.content.fields import PostField, Text
 from cms.contracts import Post
-from cms.fields import PostField, Text
-from cms.hooks import ENTRY_POINT_GROUP, PluginHost
-from cms.settings import Settings, load_settings
-from cms.site import Site
+from cms.core.plugin_host import ENTRY_POINT_GROUP, PluginHost
+from cms.core.settings import Settings, load_settings
+from cms.core.site import Site
 
 __all__ = [
     "ADMIN_NAME",
@@ -127,7 +127,7 @@ class TestSite:
         directory.mkdir(parents=True, exist_ok=True)
         settings = self._settings(directory)
         site = Site(settings, plugins=self._plugin_host(settings), theme=self._theme)
-        from cms.app import create_app  # the app factory pulls in every view
+        from cms.web.app import create_app  # the app factory pulls in every view
 
         app = await create_app(site)
         client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))

@@ -18,9 +18,9 @@ from aiohttp.test_utils import TestClient
 from cms.plugins.sql_storage import SqlStorage
 from redis.asyncio import Redis
 
-from cms.app import create_app
-from cms.settings import Settings, load_settings
-from cms.site import Site
+from cms.core.settings import Settings, load_settings
+from cms.core.site import Site
+from cms.web.app import create_app
 
 POSTGRES_URL_ENV = "CMS_TEST_POSTGRES_URL"
 REDIS_URL_ENV = "CMS_TEST_REDIS_URL"
@@ -165,7 +165,7 @@ async def client(make_client: ClientFactory) -> TestClient[Any, Any]:
 
 
 def site_of(client: TestClient[Any, Any]) -> Site:
-    from cms.keys import SITE_KEY
+    from cms.web.keys import SITE_KEY
 
     return client.app[SITE_KEY]  # type: ignore[index]
 
@@ -204,7 +204,7 @@ async def login(client: TestClient[Any, Any], username: str, password: str) -> A
 async def create_user(
     client: TestClient[Any, Any], username: str, role: str, password: str = ADMIN_PASSWORD
 ) -> Any:
-    from cms.users import create_user as create
+    from cms.content.users import create_user as create
 
     return await create(site_of(client), username, password, role)  # type: ignore[arg-type]
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from cms.tokens import issue_token
+from cms.content.tokens import issue_token
 from tests.conftest import ClientFactory, create_user, csrf_from, setup_admin, site_of
 from tests.plugins import api_fields
 

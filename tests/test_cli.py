@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from cms.settings import load_settings
+from cms.core.settings import load_settings
 from tests.cli_support import (
     Server,
     cms_env,

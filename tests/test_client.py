@@ -1,4 +1,4 @@
-"""``cms.client.Client`` and the ``cms client`` commands against a real ``cms serve``
+"""``cms.cli.rest_client.Client`` and the ``cms client`` commands against a real ``cms serve``
 subprocess, with tokens made by ``cms tokens create``."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cms.client import ApiError, Client, Post, PostChanged
+from cms.cli.rest_client import ApiError, Client, Post, PostChanged
 from tests.cli_support import CMS, Server, cms_env, free_port, output_of, run_cms
 from tests.conftest import ADMIN_PASSWORD
 
@@ -37,10 +37,10 @@ class LiveSite:
 async def _users_and_tokens(settings: Path) -> dict[str, str]:
     """alice (author), bob (author) and erin (editor), each with a token. Made in-process:
     ``cms users create`` and ``cms tokens create`` have their own subprocess tests."""
-    from cms.settings import load_settings
-    from cms.site import Site
-    from cms.tokens import issue_token
-    from cms.users import create_user
+    from cms.content.tokens import issue_token
+    from cms.content.users import create_user
+    from cms.core.settings import load_settings
+    from cms.core.site import Site
 
     site = Site(load_settings(settings))
     await site.configure()

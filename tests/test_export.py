@@ -1,4 +1,4 @@
-"""``cms export`` / ``cms import`` (cms/export.py) and the storage's bulk API, on both SQL
+"""``cms export`` / ``cms import`` (cms/content/export.py) and the storage's bulk API, on both SQL
 backends: a lossless round trip, SQLite to PostgreSQL through the real CLI, and damaged
 files refused with nothing written."""
 
@@ -20,14 +20,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from cms import PostField, Text, hookimpl
-from cms.app import create_app
+from cms.content.export import ExportError, export_site, import_site
+from cms.content.passwords import hash_password
+from cms.content.rendering import render_markdown
+from cms.content.tokens import issue_token, user_for_token
 from cms.contracts import SiteNotEmpty, User
-from cms.export import ExportError, export_site, import_site
-from cms.passwords import hash_password
-from cms.rendering import render_markdown
-from cms.settings import load_settings
-from cms.site import Site
-from cms.tokens import issue_token, user_for_token
+from cms.core.settings import load_settings
+from cms.core.site import Site
+from cms.web.app import create_app
 from tests.cli_support import output_of, run_cms
 from tests.conftest import (
     ADMIN_PASSWORD,
@@ -616,8 +616,8 @@ async def media_site(site_dir: Path, storage: dict[str, Any], folder: str) -> Si
 async def test_media_rows_and_files_round_trip(
     site_dir: Path, storage_settings: dict[str, Any], sites: list[Site], tmp_path: Path
 ) -> None:
-    from cms.media import store_upload
-    from cms.uploads import UploadedFile
+    from cms.web.images import store_upload
+    from cms.web.uploads import UploadedFile
     from tests.image_files import photo, transparent_png
 
     source = await media_site(

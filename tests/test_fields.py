@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from cms import PostField, Text, hookimpl
-from cms.fields import build_post_model
-from cms.hooks import PluginError
+from cms.content.fields import build_post_model
+from cms.core.plugin_host import PluginError
 from cms.testing import TestSite
 from tests.cli_support import output_of, run_cms
 from tests.plugins import field_snippets

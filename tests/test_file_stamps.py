@@ -1,4 +1,4 @@
-"""cms.file_stamps: the stamps of a folder's files change when a file is added, changed or
+"""cms.core.file_stamps: the stamps of a folder's files change when a file is added, changed or
 removed, and only then."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cms.file_stamps import file_stamp, file_stamps
+from cms.core.file_stamps import file_stamp, file_stamps
 
 
 def test_stamps_name_every_file_sorted_with_its_time_and_size(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Every hook in cms/hookspecs.py is called with its documented arguments.
+"""Every hook in cms/core/hookspecs.py is called with its documented arguments.
 
 ``test_every_hook_has_a_test`` fails when a hook is added without a ``test_hook_<name>``
 here, and ``test_every_hook_is_documented`` when docs/plugins.md lacks its section.
@@ -17,9 +17,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from click.testing import CliRunner
 
-from cms import hookspecs
-from cms.hooks import PluginError, PluginHost
-from cms.site import Site
+from cms.core import hookspecs
+from cms.core.plugin_host import PluginError, PluginHost
+from cms.core.site import Site
 from tests.conftest import ClientFactory, create_post, post_form, setup_admin, site_of
 from tests.plugins.every_hook import EveryHook
 
@@ -120,7 +120,7 @@ async def test_hook_register_storage_backends(
 async def test_hook_register_storage_backends_bad_options_name_the_key(
     site_dir: Path, recorder: EveryHook
 ) -> None:
-    from cms.settings import SettingsError
+    from cms.core.settings import SettingsError
     from tests.conftest import make_settings
 
     settings = make_settings(

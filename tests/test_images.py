@@ -1,4 +1,4 @@
-"""Images (the pillow_images plugin, cms.media, cms.uploads): uploads through the admin
+"""Images (the pillow_images plugin, cms.web.images, cms.web.uploads): uploads through the admin
 form and ``POST /api/media``, what is refused and that nothing of it is stored, the
 renditions (upright, no metadata, every width, WebP and JPEG), ``/media/`` and
 ``picture()`` in the themes. Real uploads over HTTP, real worker processes."""
@@ -17,9 +17,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from PIL import Image
 
+from cms.content.tokens import issue_token
 from cms.contracts import Media
-from cms.settings import SettingsError
-from cms.tokens import issue_token
+from cms.core.settings import SettingsError
 from tests.conftest import (
     ClientFactory,
     csrf_from,
@@ -544,7 +544,7 @@ async def test_pages_answer_while_an_image_is_processed(images_client: Client) -
 
 
 async def test_images_are_on_by_default_and_bad_options_stop_start_up(site_dir: Path) -> None:
-    from cms.site import Site
+    from cms.core.site import Site
 
     site = Site(make_settings(site_dir))
     await site.configure()

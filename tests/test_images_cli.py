@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from cms.media import store_upload
-from cms.settings import load_settings
-from cms.site import Site
-from cms.uploads import UploadedFile
+from cms.core.settings import load_settings
+from cms.core.site import Site
+from cms.web.images import store_upload
+from cms.web.uploads import UploadedFile
 from tests.cli_support import TEST_SECRET_KEY, cms_env, output_of, run_cms
 from tests.conftest import write_settings
 from tests.image_files import photo

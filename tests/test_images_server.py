@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from cms.settings import load_settings
-from cms.site import Site
+from cms.core.settings import load_settings
+from cms.core.site import Site
 from tests.cli_support import TEST_SECRET_KEY, Server, cms_env, free_port
 from tests.conftest import ADMIN_PASSWORD, write_settings
 from tests.image_files import photo, sparse_png
@@ -62,8 +62,8 @@ def rss_bytes(pids: list[int]) -> int:
 
 
 async def make_token(settings: Path) -> str:
-    from cms.tokens import issue_token
-    from cms.users import create_user
+    from cms.content.tokens import issue_token
+    from cms.content.users import create_user
 
     os.environ.setdefault("CMS_SECRET_KEY", TEST_SECRET_KEY)
     site = Site(load_settings(settings))

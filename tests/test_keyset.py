@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from cms.contracts import Cursor, Post
-from cms.site import Site
+from cms.core.site import Site
 from tests.conftest import (
     POSTGRES_URL_ENV,
     ClientFactory,

@@ -1,5 +1,5 @@
-"""The admin's media library (cms.views.media): the list with thumbnails and usage, upload
-from the page, delete (refused while a post uses the image), who may do what. Real
+"""The admin's media library (cms.web.views.media_library): the list with thumbnails and
+usage, upload from the page, delete (refused while a post uses the image), who may do what. Real
 uploads over HTTP, real files, real worker processes."""
 
 from __future__ import annotations
@@ -228,9 +228,9 @@ async def test_a_refused_upload_shows_the_reason_and_stores_nothing(library: Cli
 
 
 async def test_the_library_pages_by_id(library: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    import cms.views.media
+    import cms.web.views.media_library
 
-    monkeypatch.setattr(cms.views.media, "MEDIA_PAGE_SIZE", 2)
+    monkeypatch.setattr(cms.web.views.media_library, "MEDIA_PAGE_SIZE", 2)
     client = library
     made = [await upload(client, photo(200, 150, seed=10 + n), f"image-{n}.jpg") for n in range(3)]
     first = await (await client.get("/admin/media")).text()

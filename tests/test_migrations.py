@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from cms import PostField, hookimpl
 from cms.contracts import SchemaOutOfDate
-from cms.site import Site
+from cms.core.site import Site
 from tests.cli_support import CMS, cms_env, output_of, run_cms
 from tests.conftest import (
     POSTGRES_URL_ENV,
@@ -319,7 +319,7 @@ def backups_in(folder: Path) -> list[Path]:
 
 
 def make_settings_from(folder: Path) -> Any:
-    from cms.settings import load_settings
+    from cms.core.settings import load_settings
 
     return load_settings(folder / "settings.toml")
 
@@ -333,7 +333,7 @@ async def test_installing_and_uninstalling_a_field_plugin_with_cms_migrate(
     assert run_cms("migrate", "--settings", settings, cwd=tmp_path).returncode == 0
 
     # A site with content.
-    from cms.app import create_app
+    from cms.web.app import create_app
 
     client = await aiohttp_client(await create_app(make_settings_from(tmp_path)))
     await setup_admin(client)

@@ -11,10 +11,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from cms.app import create_app
-from cms.settings import SettingsError, load_settings
-from cms.site import Site
-from cms.tokens import issue_token
+from cms.content.tokens import issue_token
+from cms.core.settings import SettingsError, load_settings
+from cms.core.site import Site
+from cms.web.app import create_app
 from tests.cli_support import output_of, run_cms
 from tests.conftest import ClientFactory, create_post, setup_admin, site_of, write_settings
 from tests.image_files import photo

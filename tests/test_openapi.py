@@ -198,10 +198,10 @@ async def test_schemathesis_finds_no_server_error_or_undocumented_answer(
 
 
 async def _admin_token(settings: Path) -> str:
-    from cms.settings import load_settings
-    from cms.site import Site
-    from cms.tokens import issue_token
-    from cms.users import create_user
+    from cms.content.tokens import issue_token
+    from cms.content.users import create_user
+    from cms.core.settings import load_settings
+    from cms.core.site import Site
 
     site = Site(load_settings(settings))
     await site.configure()

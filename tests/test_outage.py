@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient
 
 from cms import hookimpl
 from cms.contracts import DependencyUnavailable, Storage, StoredImage
-from cms.site import Site
+from cms.core.site import Site
 from tests.cli_support import Server, cms_env, free_port, submit_form
 from tests.conftest import (
     ADMIN_NAME,

@@ -1,6 +1,6 @@
 """What the hot path keeps between requests, and why none of it can serve a stale page:
 
-- rendered pages by entity tag (cms.page_cache),
+- rendered pages by entity tag (cms.web.page_cache),
 - post texts by post version (plugins/sql_storage/text_cache.py),
 - identical reads asked for together, sent once (plugins/sql_storage/coalesce.py).
 
@@ -21,7 +21,7 @@ from cms.plugins.sql_storage.coalesce import ReadCoalescer
 from sqlalchemy import text
 
 from cms import hookimpl
-from cms.page_cache import PAGE_CACHE_KEY, PageCache
+from cms.web.page_cache import PAGE_CACHE_KEY, PageCache
 from tests.conftest import ClientFactory, StorageFactory, setup_admin, site_of
 from tests.test_freshness import edit_post, new_post, statement_log, visitor
 from tests.test_storage import new_post as stored_post

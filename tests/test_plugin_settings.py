@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 from cms import PostField, hookimpl, plugin_settings
-from cms.settings import SettingsError, load_settings
+from cms.core.settings import SettingsError, load_settings
 from cms.testing import TestSite
 from tests.cli_support import output_of, run_cms
 

@@ -17,7 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from cms.settings import SettingsError
+from cms.core.settings import SettingsError
 from tests.conftest import (
     ADMIN_NAME,
     ADMIN_PASSWORD,

@@ -9,10 +9,10 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from cms.app import create_app
-from cms.settings import load_settings
-from cms.site import Site
-from cms.views.public import PostDetailView
+from cms.core.settings import load_settings
+from cms.core.site import Site
+from cms.web.app import create_app
+from cms.web.views.public import PostDetailView
 from tests.cli_support import free_port, output_of, plugin_listing, run_cms
 from tests.conftest import ClientFactory, create_post, setup_admin
 from tests.plugins import hello_view, replace_post_view

@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from cms.scaffold import plugin_names
+from cms.cli.scaffold import plugin_names
 from tests.cli_support import (
     Server,
     cms_env,

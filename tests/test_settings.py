@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cms.settings import Settings, SettingsError, load_settings
+from cms.core.settings import Settings, SettingsError, load_settings
 from tests.cli_support import cms_env, output_of, run_cms
 
 
@@ -374,7 +374,7 @@ def test_a_list_from_the_environment_that_is_not_json_stops_serve(tmp_path: Path
 
 
 async def test_unknown_plugin_names_in_settings_stop_start_up(site_dir: Path) -> None:
-    from cms.site import Site
+    from cms.core.site import Site
     from tests.conftest import make_settings
 
     typo = make_settings(site_dir, plugins={"disabled": ["sql_storag"]})

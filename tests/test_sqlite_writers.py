@@ -11,9 +11,9 @@ from pathlib import Path
 
 import aiohttp
 
-from cms.passwords import hash_password
-from cms.settings import load_settings
-from cms.site import Site
+from cms.content.passwords import hash_password
+from cms.core.settings import load_settings
+from cms.core.site import Site
 from tests.cli_support import Server, cms_env, csrf_token, free_port
 from tests.conftest import ADMIN_PASSWORD
 

@@ -1,4 +1,4 @@
-"""cms.startup_migration: what ``cms serve`` changes in the schema before it serves is
+"""cms.core.startup_migration: what ``cms serve`` changes in the schema before it serves is
 logged, and what it leaves alone is a warning (left to the workers under ``--workers``)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from cms.startup_migration import migrate_at_startup
+from cms.core.startup_migration import migrate_at_startup
 from tests.conftest import StorageFactory
 from tests.test_storage import SubtitlePlugin
 

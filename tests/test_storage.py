@@ -29,7 +29,7 @@ from cms.contracts import (
     UsernameTaken,
     VersionConflict,
 )
-from cms.site import Site
+from cms.core.site import Site
 from tests.conftest import StorageFactory, build_storage
 
 Order = Literal["published", "updated"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cms.theme_check import check_theme, required_templates
+from cms.cli.theme_check import check_theme, required_templates
 from tests.cli_support import cms_env, output_of, run_cms
 from tests.conftest import ClientFactory, setup_admin
 

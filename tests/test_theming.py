@@ -16,12 +16,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from cms import PostField, hookimpl
-from cms.app import create_app
 from cms.contracts import Post
-from cms.media import IMAGE_SETS_VAR, ImageSet
-from cms.settings import SettingsError
-from cms.site import Site
-from cms.theming import ThemeManifest, bundled_themes_dir, load_theme, read_manifest
+from cms.core.settings import SettingsError
+from cms.core.site import Site
+from cms.core.theming import ThemeManifest, bundled_themes_dir, load_theme, read_manifest
+from cms.web.app import create_app
+from cms.web.images import IMAGE_SETS_VAR, ImageSet
 from tests.conftest import ClientFactory, create_post, make_settings, setup_admin, site_of
 from tests.plugins import widget_plugin
 
@@ -240,7 +240,7 @@ async def test_journal_covers_show_images_when_posts_have_them(
         )  # fmt: skip
 
     # A post's image is the hash of an image of the media library; cms loads the page's
-    # images before it renders (cms.media), as IMAGE_SETS_VAR.
+    # images before it renders (cms.web.images), as IMAGE_SETS_VAR.
     sea_hash = "5e" * 32
     sea = ImageSet(
         sea_hash, 1600, 1000,
@@ -333,7 +333,7 @@ async def test_default_prefix_reaches_the_default_theme_when_overridden(
 async def test_the_first_page_may_have_a_home_template(
     make_client: ClientFactory, site_dir: Path
 ) -> None:
-    from cms.views.base import encode_cursor
+    from cms.web.views.base import encode_cursor
 
     write(site_dir / "templates" / "home.html", "HOME {{ posts|length }} {{ is_first_page }}")
     client = await make_client(site={"posts_per_page": 1})

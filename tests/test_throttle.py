@@ -17,11 +17,11 @@ from aiohttp.test_utils import TestClient, make_mocked_request
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
-from cms.app import create_app
-from cms.keys import SITE_KEY
-from cms.settings import LoginSection
-from cms.site import Site
-from cms.throttling import SignInThrottle, counted_address
+from cms.core.settings import LoginSection
+from cms.core.site import Site
+from cms.web.app import create_app
+from cms.web.keys import SITE_KEY
+from cms.web.throttling import SignInThrottle, counted_address
 from tests.conftest import (
     ADMIN_NAME,
     ADMIN_PASSWORD,

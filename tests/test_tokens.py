@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from cms.app import create_app
+from cms.content.tokens import TOKEN_PREFIX, hash_token, issue_token, parse_expiry, user_for_token
 from cms.contracts import Storage
-from cms.settings import load_settings
-from cms.site import Site
-from cms.tokens import TOKEN_PREFIX, hash_token, issue_token, parse_expiry, user_for_token
+from cms.core.settings import load_settings
+from cms.core.site import Site
+from cms.web.app import create_app
 from tests.cli_support import cms_env, output_of, run_cms
 from tests.conftest import (
     ADMIN_PASSWORD,

@@ -17,11 +17,11 @@ from aiohttp import TCPConnector
 from aiohttp.test_utils import TestClient
 from multidict import CIMultiDict
 
-from cms.app import create_app
-from cms.client_address import forwarded_client, parse_address
-from cms.settings import LoginSection
-from cms.site import Site
-from cms.throttling import SignInThrottle
+from cms.core.settings import LoginSection
+from cms.core.site import Site
+from cms.web.app import create_app
+from cms.web.client_address import forwarded_client, parse_address
+from cms.web.throttling import SignInThrottle
 from tests.conftest import (
     ADMIN_NAME,
     ADMIN_PASSWORD,

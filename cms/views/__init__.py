@@ -1,1 +1,1 @@
-"""cms's own views, registered through ``register_routes`` by ``cms.default_plugin``."""
+"""Kept for plugins written against cms 0.1: the views live in :mod:`cms.web.views`."""

@@ -1,6 +1,6 @@
 """Whole-site reads and writes for ``cms export`` and ``cms import``, mixed into SqlStorage.
 
-Records are the stored rows as dicts (see ``cms.contracts.RecordReader``); ``cms.export``
+Records are the stored rows as dicts (see ``cms.contracts.RecordReader``); ``cms.content.export``
 validates them and owns the file format.
 """
 

@@ -105,7 +105,8 @@ def build_schema(fields: Iterable[PostField]) -> Schema:
         metadata,
         Column("id", Integer, primary_key=True, autoincrement=True),
         Column("user_id", Integer, ForeignKey("cms_users.id", ondelete="CASCADE"), nullable=False),
-        # Hex SHA-256 of the secret: looked up by equality, so it needs no salt (see cms.tokens).
+        # Hex SHA-256 of the secret: looked up by equality, so it needs no salt
+        # (see cms.content.tokens).
         Column("token_hash", String(64), nullable=False, unique=True),
         Column("prefix", String(16), nullable=False),
         Column("label", String(100), nullable=False, default=""),

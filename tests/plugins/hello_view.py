@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from cms import hookimpl
-from cms.views.base import BaseView
+from cms.web.views.base import BaseView
 
 
 class HelloView(BaseView):

@@ -1,0 +1,5 @@
+"""The ``cms`` command: one module per command group."""
+
+from cms.cli.main import cli, main
+
+__all__ = ["cli", "main"]

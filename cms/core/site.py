@@ -1,0 +1,248 @@
+"""The running site: settings, plugins, the chosen backends, fields and theme.
+
+Hooks receive it as ``cms``. There is one per application, reached through
+``app[SITE_KEY]``; nothing here is global.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from cms.content.fields import CORE_FIELD_NAMES, PostField, build_post_model
+from cms.contracts import (
+    ImageHandler,
+    ImageHandlerBackend,
+    SessionStore,
+    SessionStoreBackend,
+    Storage,
+    StorageBackend,
+)
+from cms.core.plugin_host import PluginError, PluginHost
+from cms.core.secret_key import load_secret_key
+from cms.core.settings import (
+    NO_IMAGES,
+    BackendSection,
+    Settings,
+    SettingsError,
+    describe_validation_error,
+)
+from cms.core.theming import Theme, load_theme
+
+__all__ = ["Site"]
+
+B = TypeVar("B", StorageBackend, SessionStoreBackend, ImageHandlerBackend)
+
+
+class Site:
+    """One cms site. ``configure()`` resolves everything settings name, before serving."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        plugins: PluginHost | None = None,
+        theme: str | None = None,
+        extra_plugins: Iterable[tuple[str, object]] = (),
+    ) -> None:
+        self.settings = settings
+        self.plugins = plugins or PluginHost.load(
+            disabled=settings.plugins.disabled,
+            plugins_dir=settings.resolve_path(settings.plugins.dir)
+            if settings.plugins.dir
+            else None,
+            extra=extra_plugins,
+        )
+        self.theme_name = theme or settings.site.theme
+        self.fields: list[PostField] = []
+        self.routes: list[web.AbstractRouteDef] = []
+        self._storage: Storage | None = None
+        self._sessions: SessionStore | None = None
+        self.images: ImageHandler | None = None
+        self._theme: Theme | None = None
+        self.post_model: type[BaseModel] = build_post_model([])
+        self.post_patch_model: type[BaseModel] = build_post_model([], partial=True)
+        self._secret_key: bytes | None = None
+        self.configured = False
+        self._set_up = False
+
+    # Resolved parts; reading one before configure() is a programming error.
+    @property
+    def storage(self) -> Storage:
+        if self._storage is None:
+            raise RuntimeError("Site.configure() has not run")
+        return self._storage
+
+    @property
+    def sessions(self) -> SessionStore:
+        if self._sessions is None:
+            raise RuntimeError("Site.configure() has not run")
+        return self._sessions
+
+    @property
+    def theme(self) -> Theme:
+        if self._theme is None:
+            raise RuntimeError("Site.configure() has not run")
+        return self._theme
+
+    @property
+    def secret_key(self) -> bytes:
+        """32 bytes from ``CMS_SECRET_KEY`` or the site's generated key file."""
+        if self._secret_key is None:
+            self._secret_key = load_secret_key(self.settings.base_dir)
+        return self._secret_key
+
+    @property
+    def posts_per_page(self) -> int:
+        configured = self.settings.site.posts_per_page
+        if configured is not None:
+            return configured
+        value = self.theme.settings.get("posts_per_page", 10)
+        return value if isinstance(value, int) and 0 < value <= 200 else 10
+
+    async def is_set_up(self) -> bool:
+        """Whether the first user exists. Once true it stays true, so it is asked of
+        storage only until then (every worker learns it on its own)."""
+        if not self._set_up:
+            self._set_up = await self.storage.count_users() > 0
+        return self._set_up
+
+    def plugin_options(self, plugin: str) -> dict[str, Any]:
+        """The ``[plugins.<name>]`` table for one plugin."""
+        return self.settings.plugins.options_for(plugin)
+
+    async def configure(self) -> None:
+        """Resolve backends, theme, fields and routes; raise SettingsError or PluginError."""
+        if self.configured:
+            return
+        self._check_plugin_names()
+        self._theme = load_theme(
+            self.theme_name,
+            self.settings.base_dir,
+            key="--theme" if self.theme_name != self.settings.site.theme else "[site] theme",
+        )
+        storage_backend, storage_options = await self._resolve(
+            "storage", "register_storage_backends", self.settings.storage
+        )
+        session_backend, session_options = await self._resolve(
+            "sessions", "register_session_stores", self.settings.sessions
+        )
+        # No media library with [images] backend = "none", nor when [images] is left to
+        # its default and no plugin offers an image backend (pillow_images disabled).
+        image_backend = None
+        images = self.settings.images
+        if images is not None and images.backend != NO_IMAGES:
+            offered = await self._offered("images", "register_image_handlers")
+            if offered or "images" in self.settings.model_fields_set:
+                image_backend = self._choose("images", images, offered, off=NO_IMAGES)
+        self.fields = await self._collect_fields()
+        self.post_model = build_post_model(self.fields)
+        self.post_patch_model = build_post_model(self.fields, partial=True)
+        self._storage = storage_backend.create(storage_options, self)
+        self._sessions = session_backend.create(session_options, self)
+        if image_backend is not None:
+            self.images = image_backend[0].create(image_backend[1], self)
+        self.routes = await self._collect_routes()
+        self.configured = True
+
+    def _check_plugin_names(self) -> None:
+        """``[plugins] disabled`` and ``[plugins.<name>]`` must name plugins that exist: a
+        typo would otherwise silently leave a plugin running or unconfigured."""
+        section = self.settings.plugins
+        known = self.plugins.known
+        listing = ", ".join(sorted(known))
+        for name in section.disabled:
+            if name not in known:
+                raise SettingsError(
+                    f"[plugins] disabled: {name!r} is not an installed plugin; known: {listing}"
+                )
+        for name in sorted(section.model_extra or {}):
+            if name not in known:
+                raise SettingsError(
+                    f"[plugins.{name}]: no plugin named {name!r} is installed; known: {listing}"
+                )
+
+    async def _resolve(self, section: str, hook: str, config: BackendSection) -> tuple[Any, Any]:
+        return self._choose(section, config, await self._offered(section, hook))
+
+    async def _offered(self, section: str, hook: str) -> dict[str, tuple[str, Any]]:
+        """The backends plugins offer through ``hook``, by name, with the plugin's name."""
+        offered: dict[str, tuple[str, Any]] = {}
+        for plugin, backends in await self.plugins.call_named(hook):
+            for backend in backends:
+                if backend.name in offered:
+                    other = offered[backend.name][0]
+                    raise PluginError(
+                        plugin,
+                        f"offers {section} backend {backend.name!r}, as plugin {other!r} does",
+                    )
+                offered[backend.name] = (plugin, backend)
+        return offered
+
+    def _choose(
+        self,
+        section: str,
+        config: BackendSection,
+        offered: dict[str, tuple[str, Any]],
+        *,
+        off: str | None = None,
+    ) -> tuple[Any, Any]:
+        """The backend ``config`` names and its validated options; ``off`` is the name that
+        turns the section off, listed among what is allowed."""
+        if config.backend not in offered:
+            names = sorted(offered) + ([off] if off else [])
+            allowed = ", ".join(names) or "(none: no plugin offers one)"
+            raise SettingsError(
+                f"[{section}] backend = {config.backend!r}: unknown {section} backend; "
+                f"allowed: {allowed}"
+            )
+        backend = offered[config.backend][1]
+        try:
+            options = backend.options.model_validate(config.options)
+        except ValidationError as error:
+            raise SettingsError(
+                describe_validation_error(
+                    error, backend.options, prefix=f"[{section}] options ({config.backend}):"
+                )
+            ) from None
+        return backend, options
+
+    async def _collect_fields(self) -> list[PostField]:
+        owners: dict[str, str] = {}
+        fields: list[PostField] = []
+        for plugin, declared in await self.plugins.call_named("register_post_fields", cms=self):
+            for post_field in declared:
+                if not isinstance(post_field, PostField):
+                    raise PluginError(plugin, f"returned {post_field!r} from register_post_fields")
+                if post_field.name in CORE_FIELD_NAMES:
+                    raise PluginError(
+                        plugin,
+                        f"declares post field {post_field.name!r}, which clashes with "
+                        f"the core field of that name (plugin 'cms')",
+                    )
+                if post_field.name in owners:
+                    raise PluginError(
+                        plugin,
+                        f"declares post field {post_field.name!r}, which plugin "
+                        f"{owners[post_field.name]!r} declares too",
+                    )
+                owners[post_field.name] = plugin
+                object.__setattr__(post_field, "plugin", plugin)
+                fields.append(post_field)
+        return fields
+
+    async def _collect_routes(self) -> list[web.AbstractRouteDef]:
+        routes: list[web.AbstractRouteDef] = []
+        names: set[str] = set()
+        for definitions in await self.plugins.call("register_routes", cms=self):
+            for definition in definitions:
+                name = getattr(definition, "kwargs", {}).get("name")
+                if name is not None:
+                    if name in names:
+                        continue  # an earlier (higher-priority) plugin took this name
+                    names.add(name)
+                routes.append(definition)
+        return routes

@@ -1,0 +1,191 @@
+"""The pydantic models of the JSON API. They validate what goes in and out, and the
+OpenAPI document is generated from them, so the two cannot disagree.
+
+Request bodies use ``site.post_model`` and ``site.post_patch_model`` (core + plugin
+fields, from :mod:`cms.content.fields`); the response models below are built the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from cms.content.fields import NO_CONTROL_CHARS, PostField, Text
+from cms.contracts import Post
+
+if TYPE_CHECKING:
+    from cms.core.site import Site
+
+__all__ = [
+    "ApiModels",
+    "ErrorDetail",
+    "ErrorResponse",
+    "ListMeta",
+    "ListQuery",
+    "build_api_models",
+    "post_values",
+]
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong."""
+
+    code: str = Field(
+        description="Stable machine-readable code: bad_request, unauthorized, forbidden, "
+        "not_found, conflict, precondition_failed, too_large, unsupported_media_type, invalid..."
+    )
+    message: str = Field(description="One sentence for people.")
+    fields: dict[str, str] | None = Field(
+        None, description="For 422: each invalid field and what is wrong with it."
+    )
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer of the API."""
+
+    error: ErrorDetail
+
+
+class ListMeta(BaseModel):
+    """Where a page of a list stands."""
+
+    count: int = Field(description="Posts on this page.")
+    limit: int = Field(description="The page size asked for.")
+    order: Literal["published", "updated"] = Field(
+        description="published: by publication time (lists of published posts only); "
+        "updated: by last change (lists that may include drafts). Newest first."
+    )
+    next: str | None = Field(
+        description="Opaque cursor of the next page (pass it as ?after=), or null on the last page."
+    )
+    next_url: str | None = Field(description="The next page's path and query, or null.")
+
+
+_CURSOR = r"^[A-Za-z0-9_=-]*$"
+
+
+class ListQuery(BaseModel):
+    """Query parameters of ``GET /api/posts``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["draft", "published"] | None = Field(
+        None,
+        description="Only posts of this status. Anonymous callers see published posts only; "
+        "authors see their own drafts; editors and admins see every draft.",
+    )
+    author: Annotated[str, Field(min_length=1, max_length=150, pattern=NO_CONTROL_CHARS)] | None = (
+        Field(None, description="Only posts by the user of this name.")
+    )
+    after: Annotated[str, Field(max_length=200, pattern=_CURSOR)] | None = Field(
+        None, description="The cursor from meta.next of the previous page."
+    )
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = Field(
+        DEFAULT_PAGE_SIZE, description="Posts per page."
+    )
+
+
+_OUTPUT_TYPES: dict[type, type] = {
+    str: str,
+    Text: str,
+    int: int,
+    float: float,
+    bool: bool,
+    datetime: datetime,
+}
+
+
+def _output_field(post_field: PostField) -> tuple[Any, Any]:
+    # Lax on the way out: a stored value that predates a stricter field rule is still sent,
+    # and any field may be null on posts written before the plugin was installed.
+    kind = _OUTPUT_TYPES[post_field.type]
+    description = post_field.help or post_field.label
+    return (kind | None, Field(description=f"{description} (plugin {post_field.plugin})"))
+
+
+def build_post_output_model(fields: list[PostField]) -> type[BaseModel]:
+    """The ``Post`` model of API responses: core fields plus every plugin field."""
+    definitions: dict[str, Any] = {
+        "id": (int, Field(description="Stable numeric id.")),
+        "slug": (str, Field(description="The post's address: /posts/{slug}.")),
+        "title": (str, ...),
+        "body": (str, Field(description="Markdown source.")),
+        "html": (str, Field(description="The body rendered to sanitized HTML.")),
+        "status": (Literal["draft", "published"], ...),
+        "published_at": (
+            datetime | None,
+            Field(description="When it was first published; null for a never-published draft."),
+        ),
+        "created_at": (datetime, ...),
+        "updated_at": (datetime, ...),
+        "author": (str | None, Field(description="Username of the author.")),
+        "editor": (str | None, Field(description="Username of whoever changed it last.")),
+        "version": (
+            int,
+            Field(description="Grows by one with every change; the ETag is built from it."),
+        ),
+        "image": (str | None, Field(description="Cover image path, if any.")),
+    }
+    for post_field in fields:
+        definitions[post_field.name] = _output_field(post_field)
+    model: type[BaseModel] = create_model(
+        "Post",
+        __config__=ConfigDict(extra="forbid", ser_json_inf_nan="null"),
+        **definitions,
+    )
+    return model
+
+
+@dataclass(frozen=True)
+class ApiModels:
+    """Every model of one site's API (plugin fields differ between sites)."""
+
+    post: type[BaseModel]
+    post_response: type[BaseModel]
+    post_list: type[BaseModel]
+    post_input: type[BaseModel]
+    post_patch: type[BaseModel]
+    field_names: tuple[str, ...]
+
+
+def build_api_models(site: Site) -> ApiModels:
+    """The API models for ``site``'s fields (call after ``Site.configure``)."""
+    post = build_post_output_model(site.fields)
+    post_response = create_model("PostResponse", data=(post, ...))
+    post_list = create_model("PostList", data=(list[post], ...), meta=(ListMeta, ...))  # type: ignore[valid-type]
+    return ApiModels(
+        post=post,
+        post_response=post_response,
+        post_list=post_list,
+        post_input=site.post_model,
+        post_patch=site.post_patch_model,
+        field_names=tuple(field.name for field in site.fields),
+    )
+
+
+def post_values(post: Post, field_names: tuple[str, ...]) -> dict[str, Any]:
+    """A post's values as the ``Post`` model takes them."""
+    values: dict[str, Any] = {
+        "id": post.id,
+        "slug": post.slug,
+        "title": post.title,
+        "body": post.body,
+        "html": post.html,
+        "status": post.status,
+        "published_at": post.published_at,
+        "created_at": post.created_at,
+        "updated_at": post.updated_at,
+        "author": post.author,
+        "editor": post.editor,
+        "version": post.version,
+        "image": post.image,
+    }
+    for name in field_names:
+        values[name] = post.extra.get(name)
+    return values

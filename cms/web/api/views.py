@@ -1,0 +1,396 @@
+"""The JSON API: ``/api/posts``, ``/api/posts/{id}`` and ``/api/openapi.json``.
+
+Callers authenticate with ``Authorization: Bearer <token>`` (see :mod:`cms.content.tokens`), or
+with the browser session plus an ``X-CSRF-Token`` header (checked by the CSRF
+middleware). Every error is JSON (:class:`cms.web.api.errors.ApiError`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from cms.content.fields import FieldValidationError
+from cms.content.posts import delete_post, save_post
+from cms.content.tokens import user_for_token
+from cms.contracts import MAX_ID, Post, PostNotFound, User, VersionConflict
+from cms.web.api.errors import ApiError
+from cms.web.api.schemas import ApiModels, ListMeta, ListQuery, post_values
+from cms.web.auth import can, current_user
+from cms.web.keys import USER_KEY
+from cms.web.views.base import BaseView, decode_cursor, encode_cursor
+
+__all__ = [
+    "API_MODELS_KEY",
+    "OPENAPI_KEY",
+    "ApiView",
+    "OpenApiView",
+    "PostCollectionView",
+    "PostItemView",
+    "etag_for",
+]
+
+API_MODELS_KEY: web.AppKey[ApiModels] = web.AppKey("cms_api_models")
+OPENAPI_KEY: web.AppKey[dict[str, Any]] = web.AppKey("cms_openapi")
+
+#: Largest JSON body the API reads: a maximal Markdown body (500,000 characters) fits even
+#: when every character is sent as a six-byte \\uXXXX escape.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+_PATCH_ATTEMPTS = 3
+_ETAG = re.compile(r'^(?:W/)?"(\d{1,10})-(\d{1,10})"$')
+_BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="cms"'}
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def etag_for(post: Post) -> str:
+    """The post's entity tag: its id and version (the version grows with every change)."""
+    return f'"{post.id}-{post.version}"'
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {text[:40]} is too large")
+    return value
+
+
+class ApiView(BaseView):
+    """Base of the API views: who is calling, JSON in and out, posts by id, ETags."""
+
+    @property
+    def models(self) -> ApiModels:
+        return self.request.app[API_MODELS_KEY]
+
+    # -- who is calling -------------------------------------------------------------------
+
+    async def caller(self) -> User | None:
+        """The user behind the bearer token, else the signed-in user, else None.
+
+        A request that sends ``Authorization`` is judged by it alone: it never falls back
+        to the session, because such requests skip the CSRF check.
+        """
+        header = self.request.headers.get("Authorization")
+        if header is None:
+            return await current_user(self.request)
+        scheme, _, secret = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise ApiError(
+                401,
+                "Send the token as Authorization: Bearer <token>",
+                headers=_BEARER_CHALLENGE,
+            )
+        found = await user_for_token(self.site, secret.strip())
+        if found is None:
+            raise ApiError(
+                401,
+                "This token is not valid: it is unknown, revoked or expired, "
+                "or its user is deactivated",
+                code="invalid_token",
+                headers=_BEARER_CHALLENGE,
+            )
+        user = found[0]
+        self.request[USER_KEY] = user
+        return user
+
+    async def require_caller(self) -> User:
+        """The calling user; 401 for anonymous calls."""
+        user = await self.caller()
+        if user is None:
+            raise ApiError(
+                401,
+                "Writing needs a token: send Authorization: Bearer <token>",
+                headers=_BEARER_CHALLENGE,
+            )
+        return user
+
+    # -- input ----------------------------------------------------------------------------
+
+    def query(self, model: type[M]) -> M:
+        """Query parameters validated by ``model`` (422 naming the bad ones)."""
+        return self.validate(model, {key: self.request.query[key] for key in self.request.query})
+
+    def validate(self, model: type[M], data: Any) -> M:
+        """``data`` validated by ``model``: 422 with every failing field."""
+        if not isinstance(data, dict):
+            raise ApiError(422, "Send a JSON object with the post's fields")
+        try:
+            return model.model_validate(data)
+        except ValidationError as error:
+            raise self.invalid(FieldValidationError.from_pydantic(error)) from None
+
+    @staticmethod
+    def invalid(error: FieldValidationError) -> ApiError:
+        return ApiError(422, "Some fields are not valid; see fields", fields=error.errors)
+
+    async def read_json(self) -> Any:
+        """The request body as JSON: 415 for another content type, 413 past
+        :data:`MAX_BODY_BYTES`, 400 for bytes that are not UTF-8 or not JSON."""
+        request = self.request
+        content_type = request.content_type
+        if content_type != "application/json" and not (
+            content_type.startswith("application/") and content_type.endswith("+json")
+        ):
+            raise ApiError(415, "Send the body as Content-Type: application/json")
+        if request.charset and request.charset.lower() not in ("utf-8", "utf8"):
+            raise ApiError(415, "Send the JSON body in UTF-8")
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            raise ApiError(413, f"The body is larger than {MAX_BODY_BYTES} bytes")
+        raw = bytearray()
+        async for chunk in request.content.iter_chunked(64 * 1024):
+            raw.extend(chunk)
+            if len(raw) > MAX_BODY_BYTES:
+                raise ApiError(413, f"The body is larger than {MAX_BODY_BYTES} bytes")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ApiError(
+                400, f"The body is not valid UTF-8 (byte {error.start})", code="invalid_encoding"
+            ) from None
+        try:
+            return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        except RecursionError:
+            raise ApiError(400, "The JSON is nested too deeply", code="invalid_json") from None
+        except ValueError as error:  # JSONDecodeError, and numbers past Python's digit limit
+            raise ApiError(
+                400, f"The body is not valid JSON: {str(error)[:200]}", code="invalid_json"
+            ) from None
+
+    # -- posts ----------------------------------------------------------------------------
+
+    def post_id(self) -> int:
+        post_id = int(self.request.match_info["id"])  # the route only matches digits
+        if not 0 < post_id <= MAX_ID:
+            raise ApiError(404, "There is no such post")
+        return post_id
+
+    async def load_post(self, user: User | None) -> Post:
+        """The post in the URL; 404 when it does not exist or is a draft ``user`` may not see."""
+        post = await self.site.storage.get_post(self.post_id())
+        if post is None or not (post.is_published or can(user, "posts.edit", post)):
+            raise ApiError(404, "There is no such post")
+        return post
+
+    def expected_version(self, post: Post) -> int | None:
+        """The version ``If-Match`` names: None without the header (or with ``*``), 412
+        when no ETag it lists is the post's current one."""
+        header = self.request.headers.get("If-Match")
+        if header is None or header.strip() == "*":
+            return None
+        versions: set[int] = set()
+        for part in header.split(","):
+            match = _ETAG.match(part.strip())
+            if match is None:
+                raise ApiError(
+                    400,
+                    'If-Match must hold the ETag a GET of the post sent, like "12-3"',
+                    code="bad_if_match",
+                )
+            if int(match.group(1)) == post.id:
+                versions.add(int(match.group(2)))
+        if post.version not in versions:
+            raise self.changed(post)
+        return post.version
+
+    @staticmethod
+    def changed(current: Post) -> ApiError:
+        return ApiError(
+            412,
+            f"The post changed since you read it: it is at version {current.version} now. "
+            "Nothing was changed; read it again and reapply your change.",
+            headers={"ETag": etag_for(current)},
+        )
+
+    def post_json(self, post: Post) -> BaseModel:
+        return self.models.post.model_validate(post_values(post, self.models.field_names))
+
+    def post_response(self, post: Post, *, status: int = 200) -> web.Response:
+        body = self.models.post_response(data=self.post_json(post))
+        headers = {"ETag": etag_for(post), "Cache-Control": "private, no-cache"}
+        if status == 201:
+            headers["Location"] = str(self.request.app.router["api-post"].url_for(id=str(post.id)))
+        return json_response(body, status=status, headers=headers)
+
+
+def json_response(
+    body: BaseModel, *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A model as a JSON response."""
+    return web.Response(
+        text=body.model_dump_json(),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+class PostCollectionView(ApiView):
+    """``GET /api/posts`` (a page of posts) and ``POST /api/posts`` (a new post)."""
+
+    async def get(self) -> web.Response:
+        user = await self.caller()
+        query = self.query(ListQuery)
+        after = decode_cursor(query.after)
+        if user is None and query.status == "draft":
+            raise ApiError(
+                401, "Drafts are listed only for signed-in callers", headers=_BEARER_CHALLENGE
+            )
+        author_id: int | None = None
+        streams: list[dict[str, Any]] = []
+        author = (
+            await self.site.storage.get_user_by_username(query.author) if query.author else None
+        )
+        if query.author is None or author is not None:
+            author_id = author.id if author is not None else None
+            streams = self._streams(user, query.status, author_id)
+        order: Literal["published", "updated"] = (
+            "published" if all(s["status"] == "published" for s in streams) else "updated"
+        )
+        posts: list[Post] = []
+        for stream in streams:
+            posts.extend(
+                await self.site.storage.list_posts(
+                    **stream, after=after, limit=query.limit + 1, order=order
+                )
+            )
+
+        def position(post: Post) -> tuple[Any, int]:
+            return (post.published_at if order == "published" else post.updated_at, post.id)
+
+        # Each stream is one keyset page of a disjoint subset of the same order: merged,
+        # their first ``limit`` posts are the page.
+        posts.sort(key=position, reverse=True)
+        cursor: str | None = None
+        if len(posts) > query.limit:
+            posts = posts[: query.limit]
+            when, last_id = position(posts[-1])
+            cursor = encode_cursor(when, last_id)
+        next_url = str(self.request.rel_url.update_query(after=cursor)) if cursor else None
+        body = self.models.post_list(
+            data=[self.post_json(post) for post in posts],
+            meta=ListMeta(
+                count=len(posts),
+                limit=query.limit,
+                order=order,
+                next=cursor,
+                next_url=next_url,
+            ),
+        )
+        return json_response(body, headers={"Cache-Control": "private, no-cache"})
+
+    @staticmethod
+    def _streams(
+        user: User | None, status: Literal["draft", "published"] | None, author_id: int | None
+    ) -> list[dict[str, Any]]:
+        """The storage queries whose union is what ``user`` may list."""
+        if status == "published" or user is None:
+            return [{"status": "published", "author_id": author_id}]
+        if can(user, "posts.edit_any"):
+            return [{"status": status, "author_id": author_id}]
+        streams: list[dict[str, Any]] = []
+        if status is None:
+            streams.append({"status": "published", "author_id": author_id})
+        # Authors see their own drafts only.
+        if can(user, "posts.create") and author_id in (None, user.id):
+            streams.append({"status": "draft", "author_id": user.id})
+        return streams
+
+    async def post(self) -> web.Response:
+        user = await self.require_caller()
+        if not can(user, "posts.create"):
+            raise ApiError(403, "Your role does not allow writing posts")
+        data = self.validate(self.models.post_input, await self.read_json())
+        try:
+            post = await save_post(
+                self.site, self.request, data.model_dump(exclude_unset=True), user=user
+            )
+        except FieldValidationError as error:
+            raise self.invalid(error) from None
+        return self.post_response(post, status=201)
+
+
+class PostItemView(ApiView):
+    """``GET``, ``PATCH`` and ``DELETE /api/posts/{id}``."""
+
+    async def get(self) -> web.Response:
+        post = await self.load_post(await self.caller())
+        return self.post_response(post)
+
+    async def _editable(self) -> tuple[User, Post]:
+        user = await self.require_caller()
+        post = await self.load_post(user)
+        if not can(user, "posts.edit", post):
+            raise ApiError(403, "Your role does not allow changing this post")
+        return user, post
+
+    async def patch(self) -> web.Response:
+        user, post = await self._editable()
+        patch = self.validate(self.models.post_patch, await self.read_json())
+        changes = patch.model_dump(exclude_unset=True)
+        expected = self.expected_version(post)
+        for _ in range(_PATCH_ATTEMPTS):
+            values = self._current_values(post) | changes
+            try:
+                saved = await save_post(
+                    self.site,
+                    self.request,
+                    values,
+                    user=user,
+                    post_id=post.id,
+                    # Without If-Match the change still lands on the version it was merged
+                    # into: another writer in between means merge again, never lose theirs.
+                    expected_version=expected if expected is not None else post.version,
+                )
+            except FieldValidationError as error:
+                raise self.invalid(error) from None
+            except PostNotFound:
+                raise ApiError(404, "The post was deleted") from None
+            except VersionConflict as conflict:
+                if expected is not None:
+                    raise self.changed(conflict.current) from None
+                post = conflict.current
+                if not can(user, "posts.edit", post):
+                    raise ApiError(403, "Your role does not allow changing this post") from None
+                continue
+            return self.post_response(saved)
+        raise ApiError(409, "The post kept changing while saving; try again")
+
+    def _current_values(self, post: Post) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "title": post.title,
+            "slug": post.slug,
+            "body": post.body,
+            "status": post.status,
+            "image": post.image,
+        }
+        for name in self.models.field_names:
+            values[name] = post.extra.get(name)
+        return values
+
+    async def delete(self) -> web.Response:
+        _, post = await self._editable()
+        expected = self.expected_version(post)
+        try:
+            await delete_post(self.site, post.id, expected_version=expected)
+        except VersionConflict as conflict:
+            raise self.changed(conflict.current) from None
+        except PostNotFound:
+            raise ApiError(404, "There is no such post") from None
+        return web.Response(status=204)
+
+
+class OpenApiView(BaseView):
+    """``GET /api/openapi.json``: the OpenAPI 3.1 document, generated from the models."""
+
+    async def get(self) -> web.Response:
+        return web.json_response(
+            self.request.app[OPENAPI_KEY], headers={"Cache-Control": "no-cache"}
+        )

@@ -1,0 +1,97 @@
+"""The application factory: one Site, one aiohttp application, resources in cleanup_ctx."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import jinja2
+from aiohttp import web
+from aiohttp_session import session_middleware
+
+from cms.core.settings import Settings
+from cms.core.site import Site
+from cms.core.startup_migration import migrate_at_startup
+from cms.web.compression import compression_middleware
+from cms.web.conditional_get import FRESHNESS_KEY, disabled_freshness, site_fingerprint
+from cms.web.keys import SITE_KEY
+from cms.web.live_reload import enable_live_reload
+from cms.web.middlewares import (
+    csrf_middleware,
+    error_middleware,
+    permission_middleware,
+    security_headers,
+)
+from cms.web.page_cache import PAGE_CACHE_KEY, PageCache
+from cms.web.templating import TEMPLATE_NAMES_KEY, setup_templates
+
+__all__ = ["create_app"]
+
+
+async def create_app(
+    settings: Settings | Site,
+    *,
+    theme: str | None = None,
+    auto_reload_templates: bool = False,
+) -> web.Application:
+    """Build the application for a site; SettingsError or PluginError if it cannot run."""
+    site = settings if isinstance(settings, Site) else Site(settings, theme=theme)
+    await site.configure()
+    app = web.Application(
+        middlewares=[
+            compression_middleware,
+            error_middleware,
+            session_middleware(site.sessions.storage),
+            csrf_middleware,
+            permission_middleware,
+        ],
+        client_max_size=16 * 1024 * 1024,
+    )
+    app[SITE_KEY] = site
+    env = setup_templates(app, site, auto_reload=auto_reload_templates)
+    if auto_reload_templates:
+        enable_live_reload(app, site, env)
+    await site.plugins.call("prepare_jinja2_environment", env=env, cms=site)
+    # Work that does not depend on the request is done once, here, unless --reload
+    # lets templates change under the running site.
+    if auto_reload_templates:
+        app[TEMPLATE_NAMES_KEY] = None
+        app[FRESHNESS_KEY] = disabled_freshness()
+    else:
+        app[TEMPLATE_NAMES_KEY] = _template_names(env)
+        app[FRESHNESS_KEY] = site_fingerprint(site)
+        if site.settings.server.page_cache_mb:
+            app[PAGE_CACHE_KEY] = PageCache(site.settings.server.page_cache_mb * 1024 * 1024)
+    app.router.add_routes(site.routes)
+    app.on_response_prepare.append(security_headers)
+    app.cleanup_ctx.append(_backends)
+    await site.plugins.call("prepare_app", app=app, cms=site)
+    return app
+
+
+def _template_names(env: jinja2.Environment) -> frozenset[str] | None:
+    """Every template name the environment can load, or None when a loader (a plugin's)
+    cannot list its templates: then each render looks names up as before."""
+    try:
+        return frozenset(env.list_templates())
+    except TypeError:
+        return None
+
+
+async def _backends(app: web.Application) -> AsyncIterator[None]:
+    """Open storage (creating or extending its schema) and sessions; close them after."""
+    site = app[SITE_KEY]
+    await site.storage.open()
+    try:
+        await migrate_at_startup(site.storage)
+        await site.sessions.open()
+        try:
+            if site.images is not None:
+                await site.images.open()
+            await site.plugins.call("startup", cms=site)
+            yield
+        finally:
+            if site.images is not None:
+                await site.images.close()
+            await site.sessions.close()
+    finally:
+        await site.storage.close()

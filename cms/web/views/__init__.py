@@ -1,0 +1,1 @@
+"""cms's own views, registered through ``register_routes`` by ``cms.web.default_plugin``."""

@@ -1,0 +1,276 @@
+"""The admin: the posts list and the post form."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from aiohttp import web
+from multidict import MultiDict, MultiDictProxy
+
+from cms.content.fields import FieldValidationError
+from cms.content.posts import delete_post, save_post
+from cms.contracts import ImageRejected, Post, PostNotFound, User, VersionConflict
+from cms.web.auth import can
+from cms.web.images import image_sets, store_upload
+from cms.web.uploads import UploadedFile, megabytes, read_page_form
+from cms.web.views.base import BaseView, decode_cursor, encode_cursor
+
+__all__ = ["AdminPostListView", "PostCreateView", "PostDeleteView", "PostEditView"]
+
+ADMIN_PAGE_SIZE = 50
+#: Largest text field of the post form: a maximal body (500,000 characters) in UTF-8.
+MAX_FIELD_BYTES = 2 * 1024 * 1024
+_NOTICES = {
+    "deleted": "The post was deleted.",
+    "saved": "The post was saved.",
+}
+
+
+class AdminPostListView(BaseView):
+    """``GET /admin/``: every post the user may see, drafts included, last edited first."""
+
+    permission = "admin.access"
+    uses_forms = True
+
+    async def get(self) -> web.Response:
+        user = await self.authorize("admin.access")
+        after = decode_cursor(self.request.query.get("after"))
+        author_id = None if can(user, "posts.edit_any") else user.id
+        posts = await self.site.storage.list_posts(
+            author_id=author_id, after=after, limit=ADMIN_PAGE_SIZE + 1, order="updated"
+        )
+        next_url = None
+        if len(posts) > ADMIN_PAGE_SIZE:
+            posts = posts[:ADMIN_PAGE_SIZE]
+            next_url = str(
+                self.request.url.relative().with_query(
+                    after=encode_cursor(posts[-1].updated_at, posts[-1].id)
+                )
+            )
+        notice = _NOTICES.get(self.request.query.get("notice", ""))
+        return await self.render(
+            "admin/posts.html", {"posts": posts, "next_url": next_url, "notice": notice}
+        )
+
+
+class _PostFormView(BaseView):
+    permission = "posts.create"
+    uses_forms = True
+    #: The cover image streams to disk: the CSRF token is the form's first part.
+    streams_uploads = True
+
+    async def load(self) -> Post:
+        """The post named in the URL, if this user may edit it."""
+        post = await self.site.storage.get_post(self.id_param("post"))
+        if post is None:
+            raise web.HTTPNotFound(reason="There is no such post")
+        await self.authorize("posts.edit", post)
+        return post
+
+    def form_from_post(self, post: Post | None) -> dict[str, Any]:
+        if post is None:
+            form: dict[str, Any] = {
+                "title": "",
+                "slug": "",
+                "body": "",
+                "status": "draft",
+                "version": "",
+                "image": "",
+            }
+            for field in self.site.fields:
+                form[field.name] = field.form_text(field.default)
+            return form
+        form = {
+            "title": post.title,
+            "slug": post.slug,
+            "body": post.body,
+            "status": post.status,
+            "version": str(post.version),
+            "image": post.image or "",
+        }
+        for field in self.site.fields:
+            form[field.name] = field.form_text(post.extra.get(field.name))
+        return form
+
+    async def read_form(self) -> tuple[MultiDict[Any] | MultiDictProxy[Any], UploadedFile | None]:
+        """The submitted fields, and the cover image when one was chosen (saved at a
+        temporary path). A multipart form is read as a stream; an image past the size
+        limit is a 413 before the rest of it is read."""
+        if self.request.content_type != "multipart/form-data":
+            return await self.request.post(), None
+        form = await read_page_form(
+            self.request,
+            self.site.images,
+            file_field="image",
+            max_field_bytes=MAX_FIELD_BYTES,
+            what="The cover image",
+        )
+        return form.fields, form.files.get("image")
+
+    async def attach_image(
+        self,
+        upload: UploadedFile | None,
+        values: dict[str, Any],
+        shown: dict[str, Any],
+        user: User,
+    ) -> dict[str, str]:
+        """Store a chosen cover image and make it the post's; the errors for the form."""
+        if upload is None:
+            return {}
+        try:
+            media = await store_upload(self.site, upload, uploader=user)
+        except ImageRejected as error:
+            return {"image": error.message + "."}
+        except LookupError as error:
+            return {"image": str(error)}
+        values["image"] = shown["image"] = media.content_hash
+        return {}
+
+    def values_from_form(
+        self, data: MultiDict[Any] | MultiDictProxy[Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """What to validate, and what to show again if validation fails."""
+
+        def text(name: str) -> str:
+            value = data.get(name)
+            return value if isinstance(value, str) else ""
+
+        shown: dict[str, Any] = {
+            "title": text("title"),
+            "slug": text("slug"),
+            "body": text("body").replace("\r\n", "\n"),
+            "status": text("status") or "draft",
+            "version": text("version"),
+            # The current cover (a media hash), kept in a hidden input; "image" is the file.
+            "image": "" if text("image_remove") else (text("image_key") or text("image")).strip(),
+        }
+        values: dict[str, Any] = {
+            "title": shown["title"].strip(),
+            "slug": shown["slug"].strip() or None,
+            "body": shown["body"],
+            "status": shown["status"],
+            "image": shown["image"] or None,
+        }
+        for field in self.site.fields:
+            raw = data.get(field.name)
+            raw_text = raw if isinstance(raw, str) else None
+            shown[field.name] = (
+                field.form_value(raw_text) if field.widget == "checkbox" else (raw_text or "")
+            )
+            values[field.name] = field.form_value(raw_text)
+        return values, shown
+
+    async def show_form(
+        self,
+        post: Post | None,
+        form: dict[str, Any],
+        errors: dict[str, str],
+        status: int = 200,
+        notice: str | None = None,
+    ) -> web.Response:
+        router = self.request.app.router
+        images = self.site.images
+        covers = await image_sets(self.site, [form.get("image")])
+        action = (
+            router["admin-post-new"].url_for()
+            if post is None
+            else router["admin-post-edit"].url_for(id=str(post.id))
+        )
+        return await self.render(
+            "admin/post_form.html",
+            {
+                "post": post,
+                "form": form,
+                "errors": errors,
+                "fields": self.site.fields,
+                "action": str(action),
+                "notice": notice,
+                "cover": covers.get(form.get("image") or ""),
+                "image_limit": megabytes(images.max_bytes) if images is not None else None,
+            },
+            status=status,
+        )
+
+    def after_save(self, post: Post) -> web.HTTPSeeOther:
+        url = self.request.app.router["admin-post-edit"].url_for(id=str(post.id))
+        return web.HTTPSeeOther(url.with_query(notice="saved"))
+
+
+class PostCreateView(_PostFormView):
+    """``/admin/posts/new``."""
+
+    async def get(self) -> web.Response:
+        return await self.show_form(None, self.form_from_post(None), {})
+
+    async def post(self) -> web.Response:
+        user = await self.authorize("posts.create")
+        data, upload = await self.read_form()
+        values, shown = self.values_from_form(data)
+        if errors := await self.attach_image(upload, values, shown, user):
+            return await self.show_form(None, shown, errors, status=422)
+        try:
+            post = await save_post(self.site, self.request, values, user=user)
+        except FieldValidationError as error:
+            return await self.show_form(None, shown, error.errors, status=422)
+        raise self.after_save(post)
+
+
+class PostEditView(_PostFormView):
+    """``/admin/posts/{id}/edit``: the form carries the version, so a stale edit is refused."""
+
+    async def get(self) -> web.Response:
+        post = await self.load()
+        notice = _NOTICES.get(self.request.query.get("notice", ""))
+        return await self.show_form(post, self.form_from_post(post), {}, notice=notice)
+
+    async def post(self) -> web.Response:
+        post = await self.load()
+        user = await self.authorize("posts.edit", post)
+        data, upload = await self.read_form()
+        values, shown = self.values_from_form(data)
+        if errors := await self.attach_image(upload, values, shown, user):
+            return await self.show_form(post, shown, errors, status=422)
+        try:
+            expected = int(shown["version"]) if shown["version"] else None
+        except ValueError:
+            expected = None
+        try:
+            saved = await save_post(
+                self.site,
+                self.request,
+                values,
+                user=user,
+                post_id=post.id,
+                expected_version=expected,
+            )
+        except FieldValidationError as error:
+            return await self.show_form(post, shown, error.errors, status=422)
+        except VersionConflict as conflict:
+            shown["version"] = str(conflict.current.version)
+            return await self.show_form(
+                conflict.current,
+                shown,
+                {
+                    "__all__": "Someone else saved this post while you were editing it. "
+                    "Your text is below; their version is now the saved one. Save again to "
+                    "replace theirs with yours."
+                },
+                status=409,
+            )
+        except PostNotFound:
+            raise web.HTTPNotFound(
+                reason="The post was deleted while you were editing it"
+            ) from None
+        raise self.after_save(saved)
+
+
+class PostDeleteView(_PostFormView):
+    """``POST /admin/posts/{id}/delete`` (never a GET: no ``get`` means 405)."""
+
+    async def post(self) -> web.Response:
+        post = await self.load()
+        with contextlib.suppress(PostNotFound):  # already gone: what the user asked for
+            await delete_post(self.site, post.id)
+        url = self.request.app.router["admin"].url_for().with_query(notice="deleted")
+        raise web.HTTPSeeOther(url)
