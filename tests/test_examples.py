@@ -19,6 +19,8 @@ from tests.plugin_packages import OverlayVenv
 
 ROOT = Path(__file__).resolve().parent.parent
 SEO = ROOT / "examples" / "cms-seo"
+#: What `cms plugin new cms-subtitle` wrote with cms 0.1, kept as it was (see its README).
+PLUGIN_MADE_BY_0_1 = ROOT / "tests" / "fixtures" / "plugin_made_by_0_1" / "cms-subtitle"
 ADMIN_PASSWORD = "correct horse battery"
 
 pytestmark = pytest.mark.slow
@@ -34,6 +36,21 @@ def seo_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[OverlayVenv, Pat
     installed = overlay.pip_install_editable(package)
     assert installed.returncode == 0, output_of(installed)
     return overlay, package
+
+
+def test_a_plugin_made_by_cms_0_1_passes_its_own_tests(tmp_path: Path) -> None:
+    """Plugin authors' code written against an earlier release keeps working: the package
+    the 0.1 scaffold wrote, unchanged, installed here, passes its own tests."""
+    package = tmp_path / "cms-subtitle"
+    shutil.copytree(PLUGIN_MADE_BY_0_1, package)
+    overlay = OverlayVenv.create(tmp_path / "venv")
+    installed = overlay.pip_install_editable(package)
+    assert installed.returncode == 0, output_of(installed)
+    result = overlay.pytest(package)
+    assert result.returncode == 0, output_of(result)
+    counts = re.search(r"(\d+) passed", result.stdout)
+    assert counts and int(counts.group(1)) >= 2, result.stdout
+    assert "failed" not in result.stdout and "error" not in result.stdout.lower()
 
 
 def test_the_example_passes_its_own_tests(seo_venv: tuple[OverlayVenv, Path]) -> None:
