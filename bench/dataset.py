@@ -181,13 +181,13 @@ def bench_post_number(size: int) -> int:
 
 async def _load_posts(storage: Any, size: int, progress: bool) -> None:
     """Fill an empty site with one admin and ``size`` published posts, in one transaction."""
-    from cms.content.passwords import hash_password
     from cms.content.rendering import render_markdown
+    from cms.core.passwords import Passwords
 
     rng = random.Random(20240601)  # noqa: S311 (sample text, not secrets)
     bodies = [make_body(rng) for _ in range(min(DISTINCT_BODIES, size))]
     rendered = [(body, render_markdown(body)) for body in bodies]
-    password_hash = await hash_password(ADMIN_PASSWORD)
+    password_hash = await Passwords().hash(ADMIN_PASSWORD)
     started = time.monotonic()
     async with storage.importing() as writer:
         await writer.write(

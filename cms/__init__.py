@@ -6,7 +6,7 @@ object hooks receive as ``cms``, and ``plugin_settings`` to read a plugin's own
 ``[plugins.<name>]`` settings. ``cms.testing`` helps plugin authors test.
 """
 
-from cms.content.fields import PostField, Text
+from cms.contracts.fields import PostField, Text
 from cms.core.hookspecs import hookimpl
 from cms.core.settings import plugin_settings
 

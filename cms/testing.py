@@ -33,8 +33,8 @@ from typing import Any
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from cms.content.fields import PostField, Text
 from cms.contracts import Post
+from cms.contracts.fields import PostField, Text
 from cms.core.plugin_host import ENTRY_POINT_GROUP, PluginHost
 from cms.core.settings import Settings, load_settings
 from cms.core.site import Site
@@ -42,11 +42,15 @@ from cms.core.site import Site
 __all__ = [
     "ADMIN_NAME",
     "ADMIN_PASSWORD",
+    "CHEAPEST_PASSWORD_HASHING",
     "PostFormResult",
     "TestSite",
     "form_errors",
     "sample_value",
 ]
+
+#: ``[passwords]`` for test sites: Argon2's cheapest parameters (never for a real site).
+CHEAPEST_PASSWORD_HASHING = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
 
 ADMIN_NAME = "admin"
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -164,6 +168,8 @@ class TestSite:
             path.write_text("", encoding="utf-8")
         sections = dict(self._sections)
         sections.setdefault("storage", {"backend": "sqlite", "options": {"path": "cms.db"}})
+        # Signing in is the slowest step of most tests; a test site's passwords guard nothing.
+        sections.setdefault("passwords", CHEAPEST_PASSWORD_HASHING)
         return load_settings(path, **sections)
 
     def _plugin_host(self, settings: Settings) -> PluginHost:

@@ -21,6 +21,10 @@ from redis.asyncio import Redis
 from cms.core.settings import Settings, load_settings
 from cms.core.site import Site
 from cms.web.app import create_app
+from tests.cli_support import CHEAP_PASSWORDS_ENV
+
+# In-process sites read [passwords] from here; subprocesses get it from cms_env().
+os.environ.update(CHEAP_PASSWORDS_ENV)
 
 POSTGRES_URL_ENV = "CMS_TEST_POSTGRES_URL"
 REDIS_URL_ENV = "CMS_TEST_REDIS_URL"

@@ -21,10 +21,10 @@ from aiohttp.test_utils import TestClient
 
 from cms import PostField, Text, hookimpl
 from cms.content.export import ExportError, export_site, import_site
-from cms.content.passwords import hash_password
 from cms.content.rendering import render_markdown
 from cms.content.tokens import issue_token, user_for_token
 from cms.contracts import SiteNotEmpty, User
+from cms.core.passwords import Passwords
 from cms.core.settings import load_settings
 from cms.core.site import Site
 from cms.web.app import create_app
@@ -81,7 +81,7 @@ async def fill(site: Site) -> dict[str, Any]:
     """Users of every role (one deactivated), posts with links and every field type, a
     token. Returns what the tests check afterwards."""
     storage = site.storage
-    password_hash = await hash_password(ADMIN_PASSWORD)
+    password_hash = await Passwords().hash(ADMIN_PASSWORD)
     admin = await storage.create_user("Admin", password_hash, "admin")
     editor = await storage.create_user("editor.two", password_hash, "editor")
     author = await storage.create_user("author-3", password_hash, "author")
@@ -451,7 +451,7 @@ async def seed(settings: Path) -> None:
     await site.storage.open()
     try:
         await site.storage.migrate()
-        password_hash = await hash_password(ADMIN_PASSWORD)
+        password_hash = await Passwords().hash(ADMIN_PASSWORD)
         roles = ("admin", "editor", "author")
         for number in range(USERS):
             await site.storage.create_user(f"user{number}", password_hash, roles[number % 3])
@@ -718,7 +718,7 @@ async def plain_export(site_dir: Path, sites: list[Site], tmp_path: Path) -> Pat
         site_dir, {"backend": "sqlite", "options": {"path": str(tmp_path / "plain.db")}}
     )
     sites.append(source)
-    password_hash = await hash_password(ADMIN_PASSWORD)
+    password_hash = await Passwords().hash(ADMIN_PASSWORD)
     admin = await source.storage.create_user("admin", password_hash, "admin")
     author = await source.storage.create_user("author", password_hash, "author")
     assert admin and author

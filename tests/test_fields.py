@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from cms import PostField, Text, hookimpl
-from cms.content.fields import build_post_model
+from cms.contracts.fields import build_post_model
 from cms.core.plugin_host import PluginError
 from cms.testing import TestSite
 from tests.cli_support import output_of, run_cms

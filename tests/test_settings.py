@@ -383,3 +383,53 @@ async def test_unknown_plugin_names_in_settings_stop_start_up(site_dir: Path) ->
     table = make_settings(site_dir, plugins={"nope": {"x": 1}})
     with pytest.raises(SettingsError, match=r"\[plugins\.nope\]: no plugin named 'nope'"):
         await Site(table).configure()
+
+
+@pytest.mark.parametrize(
+    ("text", "patterns"),
+    [
+        (
+            "[passwords]\ntime_cost = 0\n",
+            [r"\[passwords\] time_cost", r"greater than or equal to 1"],
+        ),
+        (
+            "[passwords]\nmemory_cost = 16\nparallelism = 4\n",
+            [r"\[passwords\]", r"memory_cost = 16 must be at least 8 x parallelism \(32\)"],
+        ),
+        ("[passwords]\nrounds = 5\n", [r"\[passwords\] rounds", r"allowed keys: .*time_cost"]),
+    ],
+)
+def test_bad_password_hashing_settings_are_one_line(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, text: str, patterns: list[str]
+) -> None:
+    settings = tmp_path / "settings.toml"
+    settings.write_text(text, encoding="utf-8")
+    with pytest.raises(SettingsError) as raised:
+        load_settings(settings)
+    message = str(raised.value)
+    assert "\n" not in message
+    for pattern in patterns:
+        assert re.search(pattern, message), (pattern, message)
+
+
+async def test_each_site_hashes_with_its_own_parameters(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Two sites in one process, two hashers: nothing about hashing is global, and a hash
+    made with one site's parameters verifies on the other."""
+    from cms.core.site import Site
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "settings.toml").write_text("[passwords]\ntime_cost = 1\n")
+    (tmp_path / "b" / "settings.toml").write_text(
+        "[passwords]\ntime_cost = 2\nmemory_cost = 16\nparallelism = 1\n"
+    )
+    cheap = Site(load_settings(tmp_path / "a" / "settings.toml"))
+    other = Site(load_settings(tmp_path / "b" / "settings.toml"))
+    made = await cheap.passwords.hash("correct horse")
+    assert made.startswith("$argon2id$") and ",t=1," in made
+    assert ",t=2," in await other.passwords.hash("correct horse")
+    assert await other.passwords.verify(made, "correct horse")
+    assert not await other.passwords.verify(made, "wrong horse")
+    assert not await cheap.passwords.verify(None, "correct horse")

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import aiohttp
 
-from cms.content.passwords import hash_password
 from cms.core.settings import load_settings
 from cms.core.site import Site
 from tests.cli_support import Server, cms_env, csrf_token, free_port
@@ -26,7 +25,7 @@ async def add_authors(settings: Path) -> list[str]:
     await site.storage.open()
     try:
         await site.storage.migrate()
-        password_hash = await hash_password(ADMIN_PASSWORD)
+        password_hash = await site.passwords.hash(ADMIN_PASSWORD)
         names = [f"writer{number}" for number in range(WRITERS)]
         for name in names:
             await site.storage.create_user(name, password_hash, "author")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from cms import PostField, Text, hookimpl
-from cms.content.fields import build_post_model
+from cms.contracts.fields import build_post_model
 from cms.testing import TestSite, form_errors, sample_value
 from tests.plugins import hello_view
 

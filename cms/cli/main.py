@@ -212,8 +212,8 @@ def users() -> None:
 @click.option("--role", type=click.Choice(ROLES), default="author", show_default=True)
 def users_create(settings_path: Path | None, name: str, role: str) -> None:
     """Create user NAME; the password is prompted for, or read from stdin when piped."""
-    from cms.content.passwords import check_password_rules
     from cms.content.users import check_username, create_user
+    from cms.core.passwords import check_password_rules
     from cms.core.site import Site
 
     if problem := check_username(name):

@@ -48,7 +48,10 @@ from pydantic import (
 )
 
 from cms import __version__
-from cms.content.fields import (
+from cms.content.rendering import render_body
+from cms.content.users import check_username
+from cms.contracts import MAX_ID, RECORD_KINDS, MediaStore, RecordReader, Role, SiteNotEmpty
+from cms.contracts.fields import (
     MEDIA_HASH_PATTERN,
     NO_CONTROL_CHARS,
     SLUG_PATTERN,
@@ -58,9 +61,6 @@ from cms.content.fields import (
     PostStatus,
     PostTitle,
 )
-from cms.content.rendering import render_body
-from cms.content.users import check_username
-from cms.contracts import MAX_ID, RECORD_KINDS, MediaStore, RecordReader, Role, SiteNotEmpty
 from cms.core.site import Site
 
 __all__ = [
@@ -214,7 +214,7 @@ IMAGE_PATTERN = (
     rf"^(?:[0-9a-f]{{64}}|https?://{_URL_CHAR}+|/(?:{_PATH_CHAR}+(?:/{_PATH_CHAR}+)*/?)?)$"
 )
 
-#: The core columns of a post: the site's own rules (cms.content.fields) where a post is saved.
+#: The core columns of a post: the site's own rules (cms.contracts.fields) where a post is saved.
 _CORE_POST_FIELDS: dict[str, Any] = {
     "id": (Id, ...),
     "slug": (PostSlug, ...),

@@ -11,9 +11,9 @@ from aiohttp import web
 from pydantic import ValidationError
 from slugify import slugify
 
-from cms.content.fields import FieldValidationError
 from cms.content.rendering import render_body
 from cms.contracts import Post, User
+from cms.contracts.fields import FieldValidationError
 from cms.core.plugin_host import PluginError
 from cms.core.site import Site
 

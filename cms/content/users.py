@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from cms.content.passwords import check_password_rules, hash_password
 from cms.contracts import ROLES, Role, User
+from cms.core.passwords import check_password_rules
 from cms.core.site import Site
 
 __all__ = ["check_username", "create_user"]
@@ -30,6 +30,6 @@ async def create_user(site: Site, username: str, password: str, role: Role) -> U
         raise ValueError(f"Unknown role {role!r}; allowed: {', '.join(ROLES)}.")
     if problem := check_password_rules(password):
         raise ValueError(problem)
-    user = await site.storage.create_user(username, await hash_password(password), role)
+    user = await site.storage.create_user(username, await site.passwords.hash(password), role)
     assert user is not None
     return user

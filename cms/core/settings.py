@@ -153,6 +153,26 @@ class LoginSection(_Section):
         return self
 
 
+class PasswordsSection(_Section):
+    """``[passwords]``: the Argon2id parameters new password hashes are made with (the
+    defaults are argon2-cffi's, RFC 9106's second recommendation). Hashes made with
+    other parameters keep working: Argon2 keeps its parameters in each hash."""
+
+    time_cost: int = Field(3, ge=1, le=100)
+    #: KiB of memory per hash.
+    memory_cost: int = Field(65536, ge=8, le=4 * 1024 * 1024)
+    parallelism: int = Field(4, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _enough_memory_for_the_lanes(self) -> PasswordsSection:
+        if self.memory_cost < 8 * self.parallelism:
+            raise ValueError(
+                f"memory_cost = {self.memory_cost} must be at least 8 x parallelism "
+                f"({8 * self.parallelism})"
+            )
+        return self
+
+
 #: ``[images] backend = "none"``: a site without a media library (no uploads, no /media/).
 NO_IMAGES = "none"
 
@@ -189,6 +209,7 @@ class Settings(BaseSettings):
     storage: StorageSection = StorageSection()
     sessions: SessionsSection = SessionsSection()
     login: LoginSection = LoginSection()
+    passwords: PasswordsSection = PasswordsSection()
     # Images on by default (the built-in Pillow plugin); None only for sites built in code.
     images: ImagesSection | None = ImagesSection()
     plugins: PluginsSection = PluginsSection()

@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from cms.content.fields import CORE_FIELD_NAMES, PostField, build_post_model
 from cms.contracts import (
     ImageHandler,
     ImageHandlerBackend,
@@ -21,6 +20,8 @@ from cms.contracts import (
     Storage,
     StorageBackend,
 )
+from cms.contracts.fields import CORE_FIELD_NAMES, PostField, build_post_model
+from cms.core.passwords import Passwords
 from cms.core.plugin_host import PluginError, PluginHost
 from cms.core.secret_key import load_secret_key
 from cms.core.settings import (
@@ -66,6 +67,13 @@ class Site:
         self.post_model: type[BaseModel] = build_post_model([])
         self.post_patch_model: type[BaseModel] = build_post_model([], partial=True)
         self._secret_key: bytes | None = None
+        config = settings.passwords
+        #: This site's password hasher (``[passwords]``).
+        self.passwords = Passwords(
+            time_cost=config.time_cost,
+            memory_cost=config.memory_cost,
+            parallelism=config.parallelism,
+        )
         self.configured = False
         self._set_up = False
 

@@ -2,7 +2,7 @@
 OpenAPI document is generated from them, so the two cannot disagree.
 
 Request bodies use ``site.post_model`` and ``site.post_patch_model`` (core + plugin
-fields, from :mod:`cms.content.fields`); the response models below are built the same way.
+fields, from :mod:`cms.contracts.fields`); the response models below are built the same way.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from cms.content.fields import NO_CONTROL_CHARS, PostField, Text
 from cms.contracts import Post
+from cms.contracts.fields import NO_CONTROL_CHARS, PostField, Text
 
 if TYPE_CHECKING:
     from cms.core.site import Site

@@ -14,10 +14,10 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from cms.content.fields import FieldValidationError
 from cms.content.posts import delete_post, save_post
 from cms.content.tokens import user_for_token
 from cms.contracts import MAX_ID, Post, PostNotFound, User, VersionConflict
+from cms.contracts.fields import FieldValidationError
 from cms.web.api.errors import ApiError
 from cms.web.api.schemas import ApiModels, ListMeta, ListQuery, post_values
 from cms.web.auth import can, current_user

@@ -8,9 +8,9 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
-from cms.content.fields import FieldValidationError
 from cms.content.posts import delete_post, save_post
 from cms.contracts import ImageRejected, Post, PostNotFound, User, VersionConflict
+from cms.contracts.fields import FieldValidationError
 from cms.web.auth import can
 from cms.web.images import image_sets, store_upload
 from cms.web.uploads import UploadedFile, megabytes, read_page_form

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from cms.content.passwords import check_password_rules, hash_password, verify_password
 from cms.content.users import check_username
+from cms.core.passwords import check_password_rules
 from cms.web.auth import safe_next_path, sign_in, sign_out
 from cms.web.throttling import SignInThrottle, counted_address
 from cms.web.views.base import BaseView
@@ -43,7 +43,7 @@ class SetupView(BaseView):
                 "setup.html", {"errors": errors, "username": username}, status=422
             )
         user = await self.site.storage.create_user(
-            username, await hash_password(password), "admin", only_if_first=True
+            username, await self.site.passwords.hash(password), "admin", only_if_first=True
         )
         if user is None:  # someone else finished setup a moment ago
             raise web.HTTPNotFound(reason="This site is set up already; sign in instead")
@@ -72,7 +72,7 @@ class LoginView(BaseView):
         throttle = SignInThrottle(self.site, counted_address(self.request))
         await throttle.attempt(username)
         user = await self.site.storage.get_user_by_username(username) if username else None
-        valid = await verify_password(user.password_hash if user else None, password)
+        valid = await self.site.passwords.verify(user.password_hash if user else None, password)
         if user is None or not valid or not user.is_active:
             return await self.render(
                 "login.html",

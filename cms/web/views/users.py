@@ -6,9 +6,9 @@ from typing import Any, cast
 
 from aiohttp import web
 
-from cms.content.passwords import check_password_rules, hash_password, verify_password
 from cms.content.users import check_username
 from cms.contracts import ROLES, Role, User, UsernameTaken
+from cms.core.passwords import check_password_rules
 from cms.web.auth import sign_in
 from cms.web.throttling import SignInThrottle, counted_address
 from cms.web.views.base import BaseView
@@ -74,7 +74,7 @@ class UserListView(BaseView):
         if not errors and password is not None:
             try:
                 await self.site.storage.create_user(
-                    username, await hash_password(password), cast(Role, role)
+                    username, await self.site.passwords.hash(password), cast(Role, role)
                 )
             except UsernameTaken:
                 errors["username"] = "A user with this name exists already."
@@ -137,7 +137,7 @@ class UserEditView(BaseView):
             target.id,
             role=cast(Role, role),
             is_active=is_active,
-            password_hash=await hash_password(password) if password else None,
+            password_hash=await self.site.passwords.hash(password) if password else None,
         )
         if updated.id == me.id and password:
             await sign_in(self.request, updated)  # keep this session; the others have ended
@@ -162,7 +162,8 @@ class AccountView(BaseView):
         errors: dict[str, str] = {}
         throttle = SignInThrottle(self.site, counted_address(self.request))
         await throttle.attempt(me.username)
-        if await verify_password(me.password_hash, str(data.get("current_password", ""))):
+        current = str(data.get("current_password", ""))
+        if await self.site.passwords.verify(me.password_hash, current):
             await throttle.succeeded(me.username)
         else:
             errors["current_password"] = "That is not your current password."
@@ -174,7 +175,7 @@ class AccountView(BaseView):
                 "admin/account.html", {"errors": errors, "notice": None}, status=422
             )
         updated = await self.site.storage.update_user(
-            me.id, password_hash=await hash_password(password)
+            me.id, password_hash=await self.site.passwords.hash(password)
         )
         await sign_in(self.request, updated)
         url = self.request.app.router["admin-account"].url_for().with_query(notice="password")
