@@ -17,10 +17,18 @@ import pytest
 from aiohttp.test_utils import TestClient
 from click.testing import CliRunner
 
+from cms import hookimpl
 from cms.core import hookspecs
 from cms.core.plugin_host import PluginError, PluginHost
 from cms.core.site import Site
-from tests.conftest import ClientFactory, create_post, post_form, setup_admin, site_of
+from tests.conftest import (
+    ClientFactory,
+    create_post,
+    make_settings,
+    post_form,
+    setup_admin,
+    site_of,
+)
 from tests.plugins.every_hook import EveryHook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -288,3 +296,36 @@ async def test_a_failing_post_saved_hook_does_not_undo_or_fail_the_save(
     deleted = await post_form(client, f"/admin/posts/{post_id}/delete", {}, form_page="/admin/")
     assert deleted.status == 303
     assert await site_of(client).storage.get_post(int(post_id)) is None
+
+
+class HalfAStorage:
+    name = "half"
+
+    async def open(self) -> None:
+        pass
+
+
+class OffersHalfAStorage:
+    @hookimpl
+    def register_storage_backends(self) -> list[Any]:
+        from pydantic import BaseModel
+
+        from cms.contracts import StorageBackend
+
+        class NoOptions(BaseModel):
+            pass
+
+        return [StorageBackend("half", NoOptions, lambda options, site: HalfAStorage())]
+
+
+async def test_a_backend_that_does_not_implement_its_protocol_is_refused_by_name(
+    site_dir: Path,
+) -> None:
+    settings = make_settings(site_dir, storage={"backend": "half"})
+    site = Site(settings, extra_plugins=[("halfway", OffersHalfAStorage())])
+    with pytest.raises(PluginError) as raised:
+        await site.configure()
+    assert str(raised.value) == (
+        "plugin 'halfway' storage backend 'half' made a HalfAStorage, "
+        "which does not implement Storage"
+    )

@@ -7,19 +7,13 @@ Hooks receive it as ``cms``. There is one per application, reached through
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from cms.contracts import (
-    ImageHandler,
-    ImageHandlerBackend,
-    SessionStore,
-    SessionStoreBackend,
-    Storage,
-    StorageBackend,
-)
+from cms.contracts import Backend, ImageHandler, SessionStore, Storage
 from cms.contracts.fields import CORE_FIELD_NAMES, PostField, build_post_model
 from cms.core.passwords import Passwords
 from cms.core.plugin_host import PluginError, PluginHost
@@ -35,7 +29,31 @@ from cms.core.theming import Theme, load_theme
 
 __all__ = ["Site"]
 
-B = TypeVar("B", StorageBackend, SessionStoreBackend, ImageHandlerBackend)
+
+T = TypeVar("T")
+
+#: The hook through which plugins offer the backends of each settings section, and the
+#: protocol what they make must implement.
+_BACKEND_HOOKS: dict[str, tuple[str, type]] = {
+    "storage": ("register_storage_backends", Storage),
+    "sessions": ("register_session_stores", SessionStore),
+    "images": ("register_image_handlers", ImageHandler),
+}
+
+
+@dataclass(frozen=True)
+class Offered(Generic[T]):
+    """A backend and the plugin that offers it."""
+
+    plugin: str
+    backend: Backend[T]
+
+
+@dataclass(frozen=True)
+class Chosen(Offered[T]):
+    """The backend settings name, with its options validated."""
+
+    options: BaseModel
 
 
 class Site:
@@ -132,27 +150,25 @@ class Site:
             self.settings.base_dir,
             key="--theme" if self.theme_name != self.settings.site.theme else "[site] theme",
         )
-        storage_backend, storage_options = await self._resolve(
-            "storage", "register_storage_backends", self.settings.storage
-        )
-        session_backend, session_options = await self._resolve(
-            "sessions", "register_session_stores", self.settings.sessions
-        )
+        offered_storage: dict[str, Offered[Storage]] = await self._offered("storage")
+        offered_sessions: dict[str, Offered[SessionStore]] = await self._offered("sessions")
+        storage = self._choose("storage", self.settings.storage, offered_storage)
+        sessions = self._choose("sessions", self.settings.sessions, offered_sessions)
         # No media library with [images] backend = "none", nor when [images] is left to
         # its default and no plugin offers an image backend (pillow_images disabled).
-        image_backend = None
+        image_handler = None
         images = self.settings.images
         if images is not None and images.backend != NO_IMAGES:
-            offered = await self._offered("images", "register_image_handlers")
+            offered: dict[str, Offered[ImageHandler]] = await self._offered("images")
             if offered or "images" in self.settings.model_fields_set:
-                image_backend = self._choose("images", images, offered, off=NO_IMAGES)
+                image_handler = self._choose("images", images, offered, off=NO_IMAGES)
         self.fields = await self._collect_fields()
         self.post_model = build_post_model(self.fields)
         self.post_patch_model = build_post_model(self.fields, partial=True)
-        self._storage = storage_backend.create(storage_options, self)
-        self._sessions = session_backend.create(session_options, self)
-        if image_backend is not None:
-            self.images = image_backend[0].create(image_backend[1], self)
+        self._storage = self._create("storage", storage)
+        self._sessions = self._create("sessions", sessions)
+        if image_handler is not None:
+            self.images = self._create("images", image_handler)
         self.routes = await self._collect_routes()
         self.configured = True
 
@@ -173,31 +189,34 @@ class Site:
                     f"[plugins.{name}]: no plugin named {name!r} is installed; known: {listing}"
                 )
 
-    async def _resolve(self, section: str, hook: str, config: BackendSection) -> tuple[Any, Any]:
-        return self._choose(section, config, await self._offered(section, hook))
-
-    async def _offered(self, section: str, hook: str) -> dict[str, tuple[str, Any]]:
-        """The backends plugins offer through ``hook``, by name, with the plugin's name."""
-        offered: dict[str, tuple[str, Any]] = {}
-        for plugin, backends in await self.plugins.call_named(hook):
+    async def _offered(self, section: str) -> dict[str, Offered[Any]]:
+        """The backends plugins offer for ``section`` (through its hook), by name."""
+        offered: dict[str, Offered[Any]] = {}
+        for plugin, backends in await self.plugins.call_named(_BACKEND_HOOKS[section][0]):
             for backend in backends:
+                if not isinstance(backend, Backend):
+                    raise PluginError(
+                        plugin,
+                        f"offers a {section} backend that is not a cms.contracts.Backend: "
+                        f"{backend!r}",
+                    )
                 if backend.name in offered:
-                    other = offered[backend.name][0]
+                    other = offered[backend.name].plugin
                     raise PluginError(
                         plugin,
                         f"offers {section} backend {backend.name!r}, as plugin {other!r} does",
                     )
-                offered[backend.name] = (plugin, backend)
+                offered[backend.name] = Offered(plugin, backend)
         return offered
 
     def _choose(
         self,
         section: str,
         config: BackendSection,
-        offered: dict[str, tuple[str, Any]],
+        offered: dict[str, Offered[T]],
         *,
         off: str | None = None,
-    ) -> tuple[Any, Any]:
+    ) -> Chosen[T]:
         """The backend ``config`` names and its validated options; ``off`` is the name that
         turns the section off, listed among what is allowed."""
         if config.backend not in offered:
@@ -207,16 +226,30 @@ class Site:
                 f"[{section}] backend = {config.backend!r}: unknown {section} backend; "
                 f"allowed: {allowed}"
             )
-        backend = offered[config.backend][1]
+        chosen = offered[config.backend]
         try:
-            options = backend.options.model_validate(config.options)
+            options = chosen.backend.options.model_validate(config.options)
         except ValidationError as error:
             raise SettingsError(
                 describe_validation_error(
-                    error, backend.options, prefix=f"[{section}] options ({config.backend}):"
+                    error,
+                    chosen.backend.options,
+                    prefix=f"[{section}] options ({config.backend}):",
                 )
             ) from None
-        return backend, options
+        return Chosen(chosen.plugin, chosen.backend, options)
+
+    def _create(self, section: str, chosen: Chosen[T]) -> T:
+        """Make the chosen backend, and check it is what the core will use it as."""
+        made = chosen.backend.create(chosen.options, self)
+        kind = _BACKEND_HOOKS[section][1]
+        if not isinstance(made, kind):
+            raise PluginError(
+                chosen.plugin,
+                f"{section} backend {chosen.backend.name!r} made a {type(made).__name__}, "
+                f"which does not implement {kind.__name__}",
+            )
+        return made
 
     async def _collect_fields(self) -> list[PostField]:
         owners: dict[str, str] = {}

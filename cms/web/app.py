@@ -13,7 +13,7 @@ from cms.core.site import Site
 from cms.core.startup_migration import migrate_at_startup
 from cms.web.compression import compression_middleware
 from cms.web.conditional_get import FRESHNESS_KEY, disabled_freshness, site_fingerprint
-from cms.web.head_requests import with_head
+from cms.web.head_requests import add_routes_with_head
 from cms.web.keys import SITE_KEY
 from cms.web.live_reload import enable_live_reload
 from cms.web.middlewares import (
@@ -62,7 +62,7 @@ async def create_app(
         app[FRESHNESS_KEY] = site_fingerprint(site)
         if site.settings.server.page_cache_mb:
             app[PAGE_CACHE_KEY] = PageCache(site.settings.server.page_cache_mb * 1024 * 1024)
-    app.router.add_routes(with_head(site.routes))
+    add_routes_with_head(app.router, site.routes)
     app.on_response_prepare.append(security_headers)
     app.cleanup_ctx.append(_backends)
     await site.plugins.call("prepare_app", app=app, cms=site)

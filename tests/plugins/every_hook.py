@@ -27,10 +27,20 @@ class RecordedOptions(BaseModel):
 
 
 class RecordingImageHandler:
+    """Records its life cycle; the core checks it implements ImageHandler, so it does."""
+
     name = "recording"
+    max_bytes = 1024
 
     def __init__(self, options: RecordedOptions, site: Any) -> None:
         self.events: list[str] = []
+        self.store: Any = None
+
+    async def ingest(self, source_path: Any, original_name: str) -> Any:
+        raise NotImplementedError
+
+    async def rebuild(self, media: Any) -> Any:
+        raise NotImplementedError
 
     async def open(self) -> None:
         self.events.append("open")

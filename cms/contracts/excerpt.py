@@ -1,0 +1,53 @@
+"""The automatic excerpt of a post: the start of its rendered text, as plain text.
+
+A pure function of the HTML, memoised by it: storage hands out the same string for the
+same version of a post, so the excerpt of a post read again costs a lookup.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from html import unescape
+
+__all__ = ["EXCERPT_WORDS", "excerpt_of"]
+
+#: How many words an automatic excerpt has.
+EXCERPT_WORDS = 40
+
+_TAGS = re.compile(r"<[^>]+>")
+# Inline tags (emphasis, links, code...) join what they wrap to its neighbours as it is;
+# every other tag separates words.
+_INLINE = re.compile(
+    r"</?(?:a|abbr|b|bdi|bdo|cite|code|data|del|dfn|em|i|ins|kbd|mark|q|s|samp|small|span"
+    r"|strong|sub|sup|time|u|var)(?:\s[^>]*)?>",
+    re.IGNORECASE,
+)
+
+
+def _words(html: str) -> list[str]:
+    return _TAGS.sub(" ", _INLINE.sub("", html)).split()
+
+
+@functools.lru_cache(maxsize=512)
+def excerpt_of(html: str) -> str:
+    """The first forty words of ``html``, as plain text (see ``Post.excerpt``)."""
+    # Read only as much of the HTML as forty words need (a long post's whole text would
+    # cost more than the rest of its page): a growing prefix, cut before a tag or word it
+    # may have split.
+    size = 2048
+    while True:
+        chunk = html[:size]
+        if size >= len(html):
+            words = _words(chunk)
+            break
+        opened = chunk.rfind("<")
+        if opened > chunk.rfind(">"):
+            chunk = chunk[:opened]
+        words = _words(chunk)[:-1]
+        if len(words) > EXCERPT_WORDS:
+            break
+        size *= 4
+    # Entities become characters: the template escapes the text once, as it should.
+    text = unescape(" ".join(words[:EXCERPT_WORDS]))
+    return text + ("…" if len(words) > EXCERPT_WORDS else "")

@@ -1,0 +1,216 @@
+"""The records that cross the contracts: posts, users, tokens, images, migration reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from cms.contracts.excerpt import excerpt_of
+
+__all__ = [
+    "MAX_ID",
+    "RECORD_KINDS",
+    "ROLES",
+    "ApiToken",
+    "Cursor",
+    "ImageFormat",
+    "Media",
+    "MigrationReport",
+    "Post",
+    "Rendition",
+    "Role",
+    "Status",
+    "StoredImage",
+    "User",
+]
+
+#: The largest id a row can have: an INTEGER column holds it on every backend.
+MAX_ID = 2**31 - 1
+
+Role = Literal["admin", "editor", "author"]
+ROLES: tuple[Role, ...] = ("admin", "editor", "author")
+Status = Literal["draft", "published"]
+
+
+@dataclass
+class Post:
+    """A post as storage returns it. Plugin field values live in ``extra``.
+
+    Templates read plugin fields as ``post.<name>`` or ``post["<name>"]``.
+    """
+
+    id: int
+    slug: str
+    title: str
+    body: str
+    html: str
+    status: Status
+    published_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    author: str | None
+    editor: str | None
+    author_id: int | None
+    version: int
+    image: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: plugin fields.
+        if name != "extra" and not name.startswith("__"):
+            extra = self.__dict__.get("extra", {})
+            if name in extra:
+                return extra[name]
+        raise AttributeError(name)
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self.extra:
+            return self.extra[name]
+        try:
+            return object.__getattribute__(self, name)
+        except AttributeError:
+            raise KeyError(name) from None
+
+    @property
+    def excerpt(self) -> str:
+        """The first forty words of the rendered text, as plain text."""
+        return excerpt_of(self.html)
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == "published"
+
+
+@dataclass
+class User:
+    """A person who can sign in."""
+
+    id: int
+    username: str
+    role: Role
+    password_hash: str = field(repr=False)
+    is_active: bool = True
+    session_generation: int = 0
+    created_at: datetime | None = None
+
+
+@dataclass
+class ApiToken:
+    """An API token as storage keeps it: never the secret, only its SHA-256 digest.
+
+    ``prefix`` is the start of the secret, kept so people can tell their tokens apart.
+    """
+
+    id: int
+    user_id: int
+    username: str
+    label: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def is_usable(self, now: datetime) -> bool:
+        """Neither revoked nor expired at ``now``."""
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+
+#: Formats of renditions and sources: ``Rendition.format`` and ``Media.format``.
+ImageFormat = Literal["jpeg", "png", "gif", "webp"]
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """One file made from an uploaded image: one width in one format.
+
+    ``key`` names the file in the media store after its content, so the bytes behind a
+    key never change (browsers may cache them for good).
+    """
+
+    key: str
+    width: int
+    height: int
+    format: ImageFormat
+    size: int
+
+    @property
+    def content_type(self) -> str:
+        """The file's media type, like ``image/webp``."""
+        return f"image/{self.format}"
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """What an image handler made of an upload: files in the media store, not yet a row.
+
+    ``width`` and ``height`` are the upright size; ``source`` is the key of the full-size
+    copy without metadata that renditions are rebuilt from (never served); ``added`` lists
+    the keys this call put into the store (the others held the same bytes already).
+    """
+
+    content_hash: str
+    width: int
+    height: int
+    format: ImageFormat
+    source: str
+    renditions: tuple[Rendition, ...]
+    animated: bool = False
+    added: tuple[str, ...] = ()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every file of the image: its source, then its renditions."""
+        return (self.source, *(rendition.key for rendition in self.renditions))
+
+
+@dataclass
+class Media:
+    """An image of the media library, as storage returns it.
+
+    ``content_hash`` (hex SHA-256 of the uploaded bytes) identifies it: a post's ``image``
+    holds it. ``original_name`` is what the uploader called the file; it is kept as
+    information only and never names a stored file.
+    """
+
+    id: int
+    content_hash: str
+    original_name: str
+    width: int
+    height: int
+    format: ImageFormat
+    source: str
+    renditions: tuple[Rendition, ...]
+    created_at: datetime
+    animated: bool = False
+    uploader_id: int | None = None
+    uploader: str | None = None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every file of the image: its source, then its renditions."""
+        return (self.source, *(rendition.key for rendition in self.renditions))
+
+
+#: A page position for keyset pagination: the sort timestamp and id of the last row seen.
+Cursor = tuple[datetime, int]
+
+
+@dataclass
+class MigrationReport:
+    """What bringing the schema up to date did (or, for a dry run, would do)."""
+
+    #: Changes made (or to be made): created tables, added columns and indexes, revisions.
+    applied: list[str] = field(default_factory=list)
+    #: Differences never changed automatically: columns of uninstalled plugins (kept with
+    #: their data), changed types. Reported, so people can decide.
+    kept: list[str] = field(default_factory=list)
+    #: Declared changes that cannot be made automatically (they need a versioned revision).
+    blocking: list[str] = field(default_factory=list)
+    #: The backup made before the change (SQLite), if any.
+    backup: str | None = None
+
+
+#: Record kinds of an export, in the order they are imported (later kinds refer to earlier).
+RECORD_KINDS: tuple[str, ...] = ("users", "posts", "tokens", "media", "settings")

@@ -1,0 +1,304 @@
+"""What storage backends implement: one protocol per concern, combined into :class:`Storage`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from cms.contracts.records import (
+    ApiToken,
+    Cursor,
+    Media,
+    MigrationReport,
+    Post,
+    Role,
+    Status,
+    StoredImage,
+    User,
+)
+
+__all__ = [
+    "AttemptCounter",
+    "MediaLibrary",
+    "PostStore",
+    "RecordReader",
+    "RecordWriter",
+    "SchemaStore",
+    "Storage",
+    "TokenStore",
+    "UserStore",
+]
+
+
+@runtime_checkable
+class RecordReader(Protocol):
+    """Reads a whole site as records (one consistent snapshot): see ``Storage.exporting``.
+
+    A record is a dict of stored values: a user's ``password_hash``, a post's ``author_id``,
+    plugin fields by name. Datetimes are timezone-aware.
+    """
+
+    #: The record kinds (of :data:`RECORD_KINDS`) this storage holds.
+    kinds: tuple[str, ...]
+
+    async def count(self, kind: str) -> int:
+        """How many records of ``kind`` there are."""
+        ...
+
+    def records(self, kind: str, *, batch_size: int = 500) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every record of ``kind``, by id, in batches."""
+        ...
+
+
+@runtime_checkable
+class RecordWriter(Protocol):
+    """Writes records into an empty site, all in one transaction: see ``Storage.importing``."""
+
+    kinds: tuple[str, ...]
+
+    async def write(self, kind: str, records: list[dict[str, Any]]) -> None:
+        """Insert records as they are (ids, versions and timestamps kept)."""
+
+
+@runtime_checkable
+class AttemptCounter(Protocol):
+    """Counts attempts (failed sign-ins) shared by every worker. Storage always does;
+    a session store that implements it (Redis) is preferred, so counting never touches
+    the database."""
+
+    async def record_attempt(self, key: str, window: int, limit: int) -> list[float] | None:
+        """Atomically: record an attempt and return None while under ``limit``; else
+        record nothing and return the times of the attempts in the window."""
+        ...
+
+    async def recent_attempts(self, key: str, window: int) -> list[float]:
+        """Unix times of the attempts under ``key`` in the last ``window`` seconds."""
+        ...
+
+    async def clear_attempts(self, key: str) -> None:
+        """Forget the attempts under ``key``."""
+
+    async def forget_attempt(self, key: str) -> None:
+        """Forget the newest attempt under ``key``, so the count is one less (an attempt
+        recorded in advance that did not count after all); nothing when there is none."""
+
+
+@runtime_checkable
+class SchemaStore(Protocol):
+    """Opening, closing and bringing the schema up to date; whole-site reads and writes."""
+
+    name: str
+
+    async def open(self) -> None:
+        """Connect."""
+
+    async def migrate(self) -> list[str]:
+        """Create or extend the schema (additive changes only); describe what changed."""
+        ...
+
+    async def migrate_schema(
+        self, *, dry_run: bool = False, startup: bool = False
+    ) -> MigrationReport:
+        """Bring the schema up to date and report what was done and what was left alone.
+
+        ``dry_run`` changes nothing. ``startup`` follows the backend's start-up policy:
+        raise :class:`SchemaOutOfDate` instead of making a change it must not make there.
+        """
+        ...
+
+    def exporting(self) -> AbstractAsyncContextManager[RecordReader]:
+        """Read every record from one consistent snapshot."""
+        ...
+
+    def importing(self) -> AbstractAsyncContextManager[RecordWriter]:
+        """Write records into an empty site in one transaction: everything or nothing.
+
+        Raises :class:`SiteNotEmpty` on entry when users, posts or tokens exist.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release every connection."""
+
+    async def check(self) -> None:
+        """Raise :class:`DependencyUnavailable` when the store cannot be reached."""
+
+
+@runtime_checkable
+class PostStore(Protocol):
+    """Posts: keyset pages, one by id or slug, and changes checked against versions."""
+
+    async def list_posts(
+        self,
+        *,
+        status: Status | None = None,
+        author_id: int | None = None,
+        after: Cursor | None = None,
+        limit: int = 10,
+        order: Literal["published", "updated"] = "published",
+    ) -> list[Post]:
+        """Posts newest first, strictly after ``after`` in that order (keyset pagination)."""
+        ...
+
+    async def get_post(self, post_id: int) -> Post | None:
+        """One post by id, or None."""
+        ...
+
+    async def get_post_by_slug(self, slug: str, *, status: Status | None = None) -> Post | None:
+        """One post by slug (optionally of one status), or None."""
+        ...
+
+    async def create_post(self, values: dict[str, Any], *, author_id: int | None) -> Post:
+        """Store a new post; a slug that is taken gets ``-2``, ``-3``..."""
+        ...
+
+    async def update_post(
+        self,
+        post_id: int,
+        values: dict[str, Any],
+        *,
+        editor_id: int | None,
+        expected_version: int | None = None,
+    ) -> Post:
+        """Change a post and bump its version; raise PostNotFound or VersionConflict."""
+        ...
+
+    async def delete_post(self, post_id: int, *, expected_version: int | None = None) -> Post:
+        """Delete a post and return it; raise PostNotFound or VersionConflict."""
+        ...
+
+
+@runtime_checkable
+class UserStore(Protocol):
+    """Users and the generation that ends their sessions."""
+
+    async def count_users(self) -> int:
+        """How many users exist."""
+        ...
+
+    async def create_user(
+        self, username: str, password_hash: str, role: Role, *, only_if_first: bool = False
+    ) -> User | None:
+        """Add a user; with ``only_if_first`` return None when a user exists already."""
+        ...
+
+    async def get_user(self, user_id: int) -> User | None:
+        """One user by id, or None."""
+        ...
+
+    async def get_user_by_username(self, username: str) -> User | None:
+        """One user by name (case-insensitive), or None."""
+        ...
+
+    async def bump_session_generation(self, user_id: int) -> int:
+        """End every session of this user; return the new generation."""
+        ...
+
+    async def list_users(self) -> list[User]:
+        """Every user, by name."""
+        ...
+
+    async def update_user(
+        self,
+        user_id: int,
+        *,
+        role: Role | None = None,
+        is_active: bool | None = None,
+        password_hash: str | None = None,
+    ) -> User:
+        """Change a user; a new password or deactivation also ends the user's sessions
+        (bumps the session generation). Raise LookupError when there is no such user."""
+        ...
+
+
+@runtime_checkable
+class TokenStore(Protocol):
+    """API tokens, kept by the SHA-256 digest of their secret."""
+
+    async def create_token(
+        self,
+        user_id: int,
+        token_hash: str,
+        *,
+        prefix: str,
+        label: str = "",
+        expires_at: datetime | None = None,
+    ) -> ApiToken:
+        """Store a new API token by the hex SHA-256 digest of its secret."""
+        ...
+
+    async def get_token(self, token_id: int) -> ApiToken | None:
+        """One token by id (revoked ones too), or None."""
+        ...
+
+    async def get_token_by_hash(self, token_hash: str) -> ApiToken | None:
+        """The token whose secret has this digest (revoked and expired ones too), or None."""
+        ...
+
+    async def list_tokens(self, *, user_id: int | None = None) -> list[ApiToken]:
+        """Tokens, newest first: one user's, or everybody's."""
+        ...
+
+    async def revoke_token(self, token_id: int) -> ApiToken | None:
+        """Revoke a token for good (idempotent); return it, or None when there is none."""
+        ...
+
+    async def touch_token(self, token_id: int, when: datetime) -> None:
+        """Record that a token was used at ``when``."""
+        ...
+
+
+@runtime_checkable
+class MediaLibrary(Protocol):
+    """The media library's rows (the files are the image handler's)."""
+
+    async def create_media(
+        self, image: StoredImage, *, original_name: str, uploader_id: int | None
+    ) -> Media:
+        """Add an image to the media library. Uploads are deduplicated by content: when a
+        row with ``image.content_hash`` exists already, return that one unchanged."""
+        ...
+
+    async def get_media(self, media_id: int) -> Media | None:
+        """One media row by id, or None."""
+        ...
+
+    async def find_media(self, content_hashes: Sequence[str]) -> list[Media]:
+        """The media rows with these content hashes (those that exist), in no set order."""
+        ...
+
+    async def list_media(
+        self, *, after_id: int | None = None, limit: int = 100, newest_first: bool = False
+    ) -> list[Media]:
+        """Media rows by id, oldest first: those with an id above ``after_id``; with
+        ``newest_first``, newest first: those with an id below ``after_id``."""
+        ...
+
+    async def update_media(self, media_id: int, image: StoredImage) -> Media:
+        """Give a media row new files (its source and renditions, after a rebuild); raise
+        LookupError when there is no such row."""
+        ...
+
+    async def media_usage(self, content_hashes: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
+        """The posts whose ``image`` is each of these content hashes, as ``(post id,
+        title)`` by id, in one query per batch; hashes no post uses are left out."""
+        ...
+
+    async def delete_media(self, media_id: int) -> Media | None:
+        """Delete a media row if no post uses it, in one transaction; return the deleted
+        row (its files are the caller's to remove), None when there is no such row, or
+        raise MediaInUse naming the posts that use it (nothing changed then)."""
+        ...
+
+
+@runtime_checkable
+class Storage(
+    SchemaStore, PostStore, UserStore, AttemptCounter, TokenStore, MediaLibrary, Protocol
+):
+    """Where posts and users live: every concern above, in one backend.
+
+    Sign-in attempts are counted through :class:`AttemptCounter`, which a session store
+    may implement too (Redis), so counting need not touch the database.
+    """
