@@ -7,7 +7,7 @@ APP    := $(VENV)/.installed-app
 DEV    := $(VENV)/.installed-test
 BENCH  := $(VENV)/.installed-bench
 
-.PHONY: serve test lint format browser wrk bench bench-quick bench-clean screenshots clean
+.PHONY: serve test test-fast lint format browser wrk bench bench-quick bench-clean screenshots clean
 
 # The virtualenv, made whole or not at all (a half-made one would fool every later run).
 $(MADE):
@@ -50,8 +50,16 @@ wrk:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
 	  else echo "wrk is missing: sudo apt-get install wrk (the bench smoke test will skip)"; fi; }
 
+# The suite on every core (pytest-xdist): tests are independent, each worker has its own
+# PostgreSQL database, Redis key prefix and temporary folders.
+PYTEST := $(BIN)/python -m pytest -n auto
+
 test: $(DEV) browser wrk
-	$(BIN)/python -m pytest
+	$(PYTEST)
+
+# The suite without the browser and bench tests: the quick loop while working.
+test-fast: $(DEV)
+	$(PYTEST) -m "not browser and not bench"
 
 # Speed against a bare aiohttp ceiling (bench/README.md); results in bench/results/.
 bench: $(BENCH) wrk
@@ -72,13 +80,15 @@ screenshots: $(DEV) browser
 	$(BIN)/python scripts/screenshots.py --out docs/screenshots
 
 lint: $(DEV)
-	$(BIN)/ruff check cms plugins tests examples
-	$(BIN)/ruff format --check cms plugins tests examples
+	$(BIN)/ruff check cms plugins tests examples scripts bench
+	$(BIN)/ruff format --check cms plugins tests examples scripts bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_plugin_imports.py
 
 format: $(DEV)
-	$(BIN)/ruff format cms plugins tests examples
-	$(BIN)/ruff check --fix cms plugins tests examples
+	$(BIN)/ruff format cms plugins tests examples scripts bench
+	$(BIN)/ruff check --fix cms plugins tests examples scripts bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

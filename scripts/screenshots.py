@@ -124,9 +124,9 @@ def build_sample_site(folder: Path, *, posts: int = len(SAMPLE_POSTS)) -> Path:
 
 async def _publish(settings_path: Path, posts: list[tuple[str, str]]) -> None:
     from cms.content.posts import save_post
+    from cms.content.users import create_user
     from cms.core.settings import load_settings
     from cms.core.site import Site
-    from cms.content.users import create_user
 
     site = Site(load_settings(settings_path))
     await site.configure()

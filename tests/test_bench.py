@@ -33,6 +33,7 @@ def processes_mentioning(text: str) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.bench
 def test_the_bench_runs_end_to_end_and_leaves_nothing_running(tmp_path: Path) -> None:
     if shutil.which("wrk") is None:
         if os.environ.get(REQUIRE_SERVICES_ENV):

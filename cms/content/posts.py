@@ -7,7 +7,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from aiohttp import web
 from pydantic import ValidationError
 from slugify import slugify
 
@@ -32,7 +31,9 @@ def slug_from_title(title: str) -> str:
 
 async def save_post(
     site: Site,
-    request: web.Request | None,
+    # The web request (plugins' prepare_post receives it), or None from the command line;
+    # the content layer only passes it on.
+    request: object | None,
     values: Mapping[str, Any],
     *,
     user: User | None,

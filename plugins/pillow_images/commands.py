@@ -14,10 +14,10 @@ from typing import Any
 
 import click
 
-from cms.cli.options import fail, run_or_fail, settings_option
+from cms.cli_options import fail, run_or_fail, settings_option
 from cms.contracts import DependencyUnavailable, ImageRejected, Media, SchemaOutOfDate
-from cms.core.settings import SettingsError, load_settings
-from cms.web.images import all_media
+from cms.media import all_media
+from cms.settings import SettingsError, load_settings
 
 __all__ = ["images"]
 
@@ -63,7 +63,7 @@ def rebuild(settings_path: Path | None) -> None:
 @asynccontextmanager
 async def _library(settings_path: Path | None, doing: str) -> AsyncIterator[Any]:
     """The site of ``settings_path`` with its storage open and its schema current."""
-    from cms.core.site import Site
+    from cms.site import Site
 
     site = Site(load_settings(settings_path))
     await site.configure()

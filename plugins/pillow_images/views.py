@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from cms.web.keys import SITE_KEY
+from cms.keys import SITE_KEY
 
 __all__ = ["MEDIA_ROUTE", "MediaFileView"]
 

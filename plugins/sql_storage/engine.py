@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,8 @@ def prepare_sqlite(engine: AsyncEngine, begin: str, *, busy_timeout_ms: int) -> 
         # Let us issue BEGIN ourselves (pysqlite's own transaction handling is off).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout)}")
+        _enter_wal(cursor, busy_timeout)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -41,6 +42,24 @@ def prepare_sqlite(engine: AsyncEngine, begin: str, *, busy_timeout_ms: int) -> 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         connection.exec_driver_sql(begin)
+
+
+def _enter_wal(cursor: Any, busy_timeout_ms: int) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting up to the busy timeout for the lock it needs.
+
+    Switching a new database to WAL takes an exclusive lock, and SQLite does not wait for
+    it through the busy handler: several processes opening one new database at once (the
+    workers of ``cms serve --workers N``) would otherwise see "database is locked".
+    """
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as error:  # the driver's OperationalError, wrapped or not
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def backup_sqlite(path: Path, *, busy_timeout_ms: int) -> Path:
