@@ -1,0 +1,214 @@
+"""Checking every record of an unpacked export against the site's rules, before anything
+is written."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ValidationError,
+)
+
+from cms.content.export.archive import Archive, _first_error, _post_label
+from cms.content.export.records import (
+    _RENDERED_POSTS,
+    BATCH_SIZE,
+    FILES,
+    MAX_ERRORS,
+    MEDIA_DIR,
+    ExportError,
+    MediaRecord,
+    Progress,
+    _record_models,
+)
+from cms.content.rendering import render_body
+from cms.contracts import RECORD_KINDS
+from cms.contracts.fields import (
+    MEDIA_HASH_PATTERN,
+)
+from cms.core.site import Site
+
+# -- validating ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Checks:
+    """What one pass over the records found; ``errors`` as "file line n: message"."""
+
+    errors: list[str] = field(default_factory=list)
+    hidden: int = 0
+
+    def add(self, message: str) -> None:
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(message)
+        else:
+            self.hidden += 1
+
+
+def validate_archive(archive: Archive, site: Site, supported: tuple[str, ...]) -> None:
+    """Check every record of ``archive`` for this site; raise ExportError listing problems."""
+    declared = {f.name for f in site.fields}
+    missing = [f for f in archive.manifest.get("fields", []) if f.get("name") not in declared]
+    if missing:
+        names = ", ".join(f"{f.get('name')} (plugin {f.get('plugin') or '?'})" for f in missing)
+        raise ExportError(
+            f"the export has post fields this site does not declare: {names}; "
+            "install those plugins first (cms plugins lists what is installed)"
+        )
+    for kind, count in archive.counts.items():
+        if count and kind not in supported:
+            raise ExportError(
+                f"the export holds {count} {kind} record(s); this site cannot store {kind}"
+            )
+    models = _record_models(site)
+    checks = _Checks()
+    seen: dict[str, set[Any]] = {
+        "user ids": set(),
+        "usernames": set(),
+        "post ids": set(),
+        "slugs": set(),
+        "token ids": set(),
+        "token hashes": set(),
+        "media ids": set(),
+        "media hashes": set(),
+        "setting keys": set(),
+    }
+    # A post's image that is a media hash must name an image of the export (as a saved
+    # post's must name an uploaded one); media come after posts, so they are checked last.
+    images: list[tuple[str, str]] = []
+    for kind in RECORD_KINDS:
+        lines = 0
+        for number, line in archive.lines(kind):
+            lines += 1
+            where = f"{FILES[kind]} line {number}"
+            if kind == "posts":
+                where += _post_label(line)
+            try:
+                record = models[kind].model_validate_json(line, strict=True)
+            except ValidationError as error:
+                checks.add(f"{where}: {_first_error(error)}")
+                _remember_invalid(kind, line, seen)
+                continue
+            for problem in _cross_check(kind, record, seen):
+                checks.add(f"{where}: {problem}")
+            image = getattr(record, "image", None) if kind == "posts" else None
+            if image is not None and re.match(MEDIA_HASH_PATTERN, image):
+                images.append((where, image))
+            if isinstance(record, MediaRecord):
+                for key in record.files():
+                    if not (archive.folder / MEDIA_DIR / key).is_file():
+                        checks.add(f"{where}: file {MEDIA_DIR}/{key} is not in the archive")
+        if lines != archive.counts[kind]:
+            checks.add(
+                f"{FILES[kind]} has {lines} record(s), the manifest says {archive.counts[kind]}"
+            )
+    for where, image in images:
+        if image not in seen["media hashes"]:
+            checks.add(
+                f"{where}: image: {image} is not the content_hash of an image in this export "
+                "(media.jsonl)"
+            )
+    if checks.errors:
+        # One line, for the CLI: problems are separated by "; ".
+        total = len(checks.errors) + checks.hidden
+        listing = "; ".join(checks.errors)
+        if total == 1:
+            raise ExportError(listing)
+        more = f"; and {checks.hidden} more" if checks.hidden else ""
+        raise ExportError(f"{total} problems: {listing}{more}")
+
+
+def _remember_invalid(kind: str, line: bytes, seen: dict[str, set[Any]]) -> None:
+    """Note the id (or hash) of a record that is refused already, so the records that
+    link to it are not listed as problems too."""
+    key, what = {"users": ("id", "user ids"), "media": ("content_hash", "media hashes")}.get(
+        kind, ("", "")
+    )
+    if not key:
+        return
+    try:
+        value = json.loads(line).get(key)
+    except (ValueError, AttributeError):
+        return
+    if isinstance(value, int | str):
+        seen[what].add(value)
+
+
+def _cross_check(kind: str, record: Any, seen: dict[str, set[Any]]) -> Iterator[str]:
+    def unique(what: str, value: Any, label: str) -> Iterator[str]:
+        if value in seen[what]:
+            yield f"{label} {value!r} appears twice"
+        seen[what].add(value)
+
+    if kind == "users":
+        yield from unique("user ids", record.id, "user id")
+        yield from unique("usernames", record.username.lower(), "username")
+    elif kind == "posts":
+        yield from unique("post ids", record.id, "post id")
+        yield from unique("slugs", record.slug, "slug")
+        for link in ("author_id", "editor_id"):
+            value = getattr(record, link)
+            if value is not None and value not in seen["user ids"]:
+                yield f"{link} {value} is not a user in this export"
+    elif kind == "tokens":
+        yield from unique("token ids", record.id, "token id")
+        yield from unique("token hashes", record.token_hash, "token hash")
+        if record.user_id not in seen["user ids"]:
+            yield f"user_id {record.user_id} is not a user in this export"
+    elif kind == "media":
+        yield from unique("media ids", record.id, "media id")
+        yield from unique("media hashes", record.content_hash, "content_hash")
+        if record.uploader_id is not None and record.uploader_id not in seen["user ids"]:
+            yield f"uploader_id {record.uploader_id} is not a user in this export"
+    else:
+        yield from unique("setting keys", record.key, "setting")
+
+
+def _batches(lines: Iterator[tuple[int, bytes]], model: type[BaseModel]) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for _, line in lines:
+        batch.append(model.model_validate_json(line, strict=True))
+        if len(batch) == BATCH_SIZE:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _rendered_lines(archive: Archive) -> Iterator[tuple[int, bytes]]:
+    with (archive.folder / _RENDERED_POSTS).open("rb") as content:
+        yield from enumerate(content, start=1)
+
+
+async def _render_posts(
+    site: Site, archive: Archive, model: type[BaseModel], progress: Progress
+) -> None:
+    """Make every post's html again from its body, as saving the post would (this site's
+    render_post_body plugins or Markdown, then the sanitizer), into a file of their own.
+
+    The archive's html is never used: themes show it unescaped, and an edited archive
+    could hold any markup there. Done before the import transaction starts, so a slow
+    renderer does not hold the database's write lock and a failing one writes nothing.
+    """
+    target = archive.folder / _RENDERED_POSTS
+    out = await asyncio.to_thread(target.open, "wb")
+    try:
+        with progress("Rendering posts", archive.counts["posts"]) as advance:
+            batches = _batches(archive.lines("posts"), model)
+            while batch := await asyncio.to_thread(next, batches, None):
+                lines = []
+                for record in batch:
+                    values = record.model_dump(exclude={"html"})
+                    html = await render_body(site, values["body"], values)
+                    lines.append(record.model_copy(update={"html": html}).model_dump_json())
+                data = "".join(f"{line}\n" for line in lines).encode("utf-8")
+                await asyncio.to_thread(out.write, data)
+                advance(len(batch))
+    finally:
+        await asyncio.to_thread(out.close)
