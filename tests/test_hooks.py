@@ -17,11 +17,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 from click.testing import CliRunner
 
-from cms import hookimpl
+from cms import AdminMenuItem, hookimpl
 from cms.core import hookspecs
 from cms.core.plugin_host import PluginError, PluginHost
 from cms.core.site import Site
 from tests.conftest import (
+    ADMIN_NAME,
+    ADMIN_PASSWORD,
     ClientFactory,
     create_post,
     make_settings,
@@ -329,3 +331,366 @@ async def test_a_backend_that_does_not_implement_its_protocol_is_refused_by_name
         "plugin 'halfway' storage backend 'half' made a HalfAStorage, "
         "which does not implement Storage"
     )
+
+
+# -- the hooks of wave 2: permissions, the admin menu, page assets, HTML filters, events, vetoes
+
+
+class Recorder:
+    """A tiny plugin base: each hook it implements records its arguments by name."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def record(self, hook: str, **arguments: Any) -> None:
+        self.calls.append((hook, arguments))
+
+    def called(self, hook: str) -> list[dict[str, Any]]:
+        return [arguments for name, arguments in self.calls if name == hook]
+
+
+class EditorsMayNotDelete(Recorder):
+    @hookimpl
+    def permission_allowed(self, user: Any, action: str, post: Any) -> bool | None:
+        self.record("permission_allowed", user=user, action=action, post=post)
+        if user is not None and user.role == "editor" and action == "users.manage":
+            return True  # editors manage users on this site
+        if user is not None and user.role == "admin" and action == "posts.create":
+            return False
+        return None
+
+
+async def test_hook_permission_allowed(make_client: ClientFactory) -> None:
+    plugin = EditorsMayNotDelete()
+    client = await make_client(plugins=[("rules", plugin)])
+    await setup_admin(client)
+    # The plugin said no: the admin may not write posts here, in the admin or the API.
+    assert (await client.get("/admin/posts/new", allow_redirects=False)).status == 403
+    assert any(call["action"] == "posts.create" for call in plugin.called("permission_allowed"))
+    # ...and yes: an editor reaches the users page the role table keeps from editors.
+    from tests.conftest import create_user, login
+
+    await create_user(client, "eddie", "editor")
+    client.session.cookie_jar.clear()
+    assert (await login(client, "eddie", ADMIN_PASSWORD)).status == 303
+    assert (await client.get("/admin/users", allow_redirects=False)).status == 200
+    # No opinion: the role table answers (editors may not see the tokens of others? they
+    # may use the admin, as before).
+    assert (await client.get("/admin/", allow_redirects=False)).status == 200
+
+
+class Analytics(Recorder):
+    @hookimpl
+    def register_admin_menu_items(self, user: Any, cms: Any) -> list[AdminMenuItem]:
+        self.record("register_admin_menu_items", user=user, cms=cms)
+        return [
+            AdminMenuItem("Analytics", url="/analytics", permission="users.manage"),
+            AdminMenuItem("Help", url="https://example.com/help"),
+        ]
+
+
+async def test_hook_register_admin_menu_items(make_client: ClientFactory) -> None:
+    plugin = Analytics()
+    client = await make_client(plugins=[("analytics", plugin)])
+    await setup_admin(client)
+    page = await (await client.get("/admin/")).text()
+    nav = page.split('aria-label="Admin"')[1].split("</nav>")[0]
+    labels = re.findall(r'class="site-nav__link" href="[^"]*"[^>]*>([^<]+)</a>', nav)
+    # The core's entries first, then the plugin's, then the link to the site.
+    assert labels == [
+        "Posts",
+        "New post",
+        "Media",
+        "Users",
+        "API tokens",
+        "Account",
+        "Analytics",
+        "Help",
+        "View site",
+    ]
+    assert plugin.called("register_admin_menu_items")[-1]["user"].username == ADMIN_NAME
+    # An author sees neither Users nor the entry that needs users.manage.
+    from tests.conftest import create_user, login
+
+    await create_user(client, "ann", "author")
+    client.session.cookie_jar.clear()
+    await login(client, "ann", ADMIN_PASSWORD)
+    nav = (await (await client.get("/admin/")).text()).split('aria-label="Admin"')[1]
+    assert "Analytics" not in nav and ">Users<" not in nav and "Help" in nav
+
+
+class Assets(Recorder):
+    @hookimpl
+    def extra_css_urls(self, template: str | None, request: Any, cms: Any) -> list[str]:
+        self.record("extra_css_urls", template=template, request=request, cms=cms)
+        return ["https://cdn.example.com/widget.css", "/static-plugin/local.css"]
+
+    @hookimpl
+    async def extra_js_urls(self, template: str | None) -> list[str]:
+        self.record("extra_js_urls", template=template)
+        return ["https://js.example.org:8443/widget.js"]
+
+    @hookimpl
+    def extra_head_html(self, template: str | None) -> str:
+        self.record("extra_head_html", template=template)
+        return '<meta name="generator" content="assets plugin">'
+
+
+async def _assets_page(make_client: ClientFactory) -> tuple[Assets, str, Any]:
+    plugin = Assets()
+    client = await make_client(plugins=[("assets", plugin)])
+    await setup_admin(client)
+    await create_post(client, title="Styled", slug="styled")
+    client.session.cookie_jar.clear()
+    response = await client.get("/posts/styled")
+    return plugin, await response.text(), response
+
+
+async def test_hook_extra_css_urls(make_client: ClientFactory) -> None:
+    plugin, page, response = await _assets_page(make_client)
+    head = page.split("</head>")[0]
+    assert '<link rel="stylesheet" href="https://cdn.example.com/widget.css">' in head
+    assert '<link rel="stylesheet" href="/static-plugin/local.css">' in head
+    assert (
+        "style-src 'self' https://cdn.example.com;" in response.headers["Content-Security-Policy"]
+    )
+    assert plugin.called("extra_css_urls")[-1]["template"] == "post.html"
+
+
+async def test_hook_extra_js_urls(make_client: ClientFactory) -> None:
+    _, page, response = await _assets_page(make_client)
+    head = page.split("</head>")[0]
+    assert '<script src="https://js.example.org:8443/widget.js" defer></script>' in head
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self' https://js.example.org:8443;" in policy
+    # Still no inline script anywhere.
+    assert "'unsafe-inline'" not in policy
+
+
+async def test_hook_extra_head_html(make_client: ClientFactory) -> None:
+    plugin, page, _ = await _assets_page(make_client)
+    assert '<meta name="generator" content="assets plugin">' in page.split("</head>")[0]
+    # On every page, the admin's and the error pages too.
+    templates = {call["template"] for call in plugin.called("extra_head_html")}
+    assert "post.html" in templates and "admin/post_form.html" in templates
+
+
+async def test_pages_without_plugin_assets_keep_the_site_policy(client: Any) -> None:
+    from cms.web.page_assets import CONTENT_SECURITY_POLICY
+
+    response = await client.get("/setup")
+    assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+
+
+class Filters(Recorder):
+    def __init__(self, mark: str) -> None:
+        super().__init__()
+        self.mark = mark
+
+    @hookimpl
+    def filter_post_html(self, html: str, post: Any, cms: Any) -> str:
+        self.record("filter_post_html", html=html, post=post, cms=cms)
+        return html + f'<p class="{self.mark}">{self.mark}</p><script>alert(1)</script>'
+
+
+async def test_hook_filter_post_html(make_client: ClientFactory) -> None:
+    first, second = Filters("first"), Filters("second")
+    client = await make_client(plugins=[("first", first), ("second", second)])
+    await setup_admin(client)
+    await create_post(client, title="Filtered", slug="filtered", body="*Body*")
+    post = await site_of(client).storage.get_post_by_slug("filtered")
+    assert post is not None
+    # Each filter got what the one before returned; the result is sanitized like any body.
+    assert post.html.count(">first<") == 1 and post.html.count(">second<") == 1
+    assert "<script" not in post.html and "<em>Body</em>" in post.html
+    assert "first" in second.called("filter_post_html")[0]["html"] or (
+        "second" in first.called("filter_post_html")[0]["html"]
+    )
+
+
+class Visibility(Recorder):
+    @hookimpl
+    def post_published(self, post: Any, cms: Any) -> None:
+        self.record("post_published", post=post, cms=cms)
+
+    @hookimpl
+    async def post_unpublished(self, post: Any) -> None:
+        self.record("post_unpublished", post=post)
+
+
+async def _edit(client: Any, post_id: str, status: str) -> None:
+    response = await post_form(
+        client,
+        f"/admin/posts/{post_id}/edit",
+        {"title": "Seen", "slug": "seen", "body": "x", "status": status},
+    )
+    assert response.status == 303, await response.text()
+
+
+async def test_hook_post_published(make_client: ClientFactory) -> None:
+    plugin = Visibility()
+    client = await make_client(plugins=[("visibility", plugin)])
+    await setup_admin(client)
+    response = await create_post(client, title="Seen", slug="seen", status="draft")
+    post_id = response.headers["Location"].split("/")[3]
+    assert plugin.called("post_published") == []
+    await _edit(client, post_id, "published")
+    await _edit(client, post_id, "published")  # saved again: still visible, told once
+    (call,) = plugin.called("post_published")
+    assert call["post"].slug == "seen" and call["post"].is_published
+
+
+async def test_hook_post_unpublished(make_client: ClientFactory) -> None:
+    plugin = Visibility()
+    client = await make_client(plugins=[("visibility", plugin)])
+    await setup_admin(client)
+    response = await create_post(client, title="Seen", slug="seen")
+    post_id = response.headers["Location"].split("/")[3]
+    await _edit(client, post_id, "draft")
+    await _edit(client, post_id, "published")
+    await post_form(client, f"/admin/posts/{post_id}/delete", {}, form_page="/admin/")
+    # Back to draft, then deleted while published: told twice.
+    assert [call["post"].status for call in plugin.called("post_unpublished")] == [
+        "draft",
+        "published",
+    ]
+    assert len(plugin.called("post_published")) == 2  # created published, then again
+
+
+class KeepsPinned(Recorder):
+    @hookimpl
+    def veto_post_delete(self, post: Any, user: Any, cms: Any) -> str | None:
+        self.record("veto_post_delete", post=post, user=user, cms=cms)
+        return "it is pinned to the front page" if post.slug == "pinned" else None
+
+
+async def test_hook_veto_post_delete(make_client: ClientFactory) -> None:
+    plugin = KeepsPinned()
+    client = await make_client(plugins=[("pins", plugin)])
+    await setup_admin(client)
+    pinned = (await create_post(client, title="Pinned")).headers["Location"].split("/")[3]
+    other = (await create_post(client, title="Other")).headers["Location"].split("/")[3]
+    refused = await post_form(client, f"/admin/posts/{pinned}/delete", {}, form_page="/admin/")
+    assert refused.status == 409
+    assert "This post was not deleted: it is pinned to the front page" in await refused.text()
+    storage = site_of(client).storage
+    assert await storage.get_post(int(pinned)) is not None  # nothing deleted
+    allowed = await post_form(client, f"/admin/posts/{other}/delete", {}, form_page="/admin/")
+    assert allowed.status == 303 and await storage.get_post(int(other)) is None
+    call = plugin.called("veto_post_delete")[0]
+    assert call["user"].username == ADMIN_NAME and call["post"].slug == "pinned"
+    # Through the API: 409 with the message, in JSON.
+    from cms.content.tokens import issue_token
+
+    secret = (await issue_token(site_of(client), ADMIN_NAME)).secret
+    api = await client.delete(f"/api/posts/{pinned}", headers={"Authorization": f"Bearer {secret}"})
+    assert api.status == 409
+    assert (await api.json())["error"]["message"] == (
+        "This post was not deleted: it is pinned to the front page"
+    )
+
+
+class MediaEvents(Recorder):
+    @hookimpl
+    def media_saved(self, media: Any, cms: Any) -> None:
+        self.record("media_saved", media=media, cms=cms)
+
+    @hookimpl
+    def media_deleted(self, media: Any, cms: Any) -> None:
+        self.record("media_deleted", media=media, cms=cms)
+
+
+async def _media_events(make_client: ClientFactory) -> MediaEvents:
+    from tests.image_files import png
+    from tests.test_media_library import delete, upload
+
+    plugin = MediaEvents()
+    client = await make_client(
+        plugins=[("media-events", plugin)],
+        images={"backend": "pillow", "options": {"workers": 1}},
+    )
+    await setup_admin(client)
+    media = await upload(client, png(40, 30), "dot.png")
+    assert (await delete(client, media)).status == 303
+    return plugin
+
+
+async def test_hook_media_saved(make_client: ClientFactory) -> None:
+    plugin = await _media_events(make_client)
+    (call,) = plugin.called("media_saved")
+    assert call["media"].original_name == "dot.png" and call["media"].width == 40
+
+
+async def test_hook_media_deleted(make_client: ClientFactory) -> None:
+    plugin = await _media_events(make_client)
+    (saved,) = plugin.called("media_saved")
+    (deleted,) = plugin.called("media_deleted")
+    assert deleted["media"].id == saved["media"].id
+
+
+class UserEvents(Recorder):
+    @hookimpl
+    def user_created(self, user: Any) -> None:
+        self.record("user_created", user=user)
+
+    @hookimpl
+    def user_updated(self, user: Any) -> None:
+        self.record("user_updated", user=user)
+
+
+async def test_hook_user_created(make_client: ClientFactory) -> None:
+    plugin = UserEvents()
+    client = await make_client(plugins=[("user-events", plugin)])
+    await setup_admin(client)  # the first admin, through /setup
+    response = await post_form(
+        client,
+        "/admin/users",
+        {
+            "username": "bea",
+            "role": "author",
+            "password": "long enough",
+            "password_confirm": "long enough",
+        },
+    )
+    assert response.status == 303, await response.text()
+    assert [call["user"].username for call in plugin.called("user_created")] == [ADMIN_NAME, "bea"]
+
+
+async def test_hook_user_updated(make_client: ClientFactory) -> None:
+    plugin = UserEvents()
+    client = await make_client(plugins=[("user-events", plugin)])
+    await setup_admin(client)
+    from tests.conftest import create_user
+
+    bea = await create_user(client, "bea", "author")
+    response = await post_form(
+        client, f"/admin/users/{bea.id}", {"role": "editor", "is_active": "on"}
+    )
+    assert response.status == 303, await response.text()
+    (call,) = plugin.called("user_updated")
+    assert call["user"].username == "bea" and call["user"].role == "editor"
+
+
+async def test_a_core_call_with_a_wrong_argument_names_the_core(
+    make_client: ClientFactory,
+) -> None:
+    """Arguments are checked against the specification before any plugin runs: the error
+    names the core's call, never a plugin."""
+    from cms.core.plugin_host import HookCallError
+
+    recorder = EveryHook()
+    client = await make_client(plugins=[("every_hook", recorder)])
+    host = site_of(client).plugins
+    before = len(recorder.calls)
+    with pytest.raises(HookCallError) as missing:
+        await host.call(hookspecs.post_saved, post=None, cms=site_of(client))  # type: ignore[call-arg]
+    assert str(missing.value) == (
+        "cms core called hook 'post_saved' with post, cms: missing created "
+        "(its arguments: post, created, cms)"
+    )
+    with pytest.raises(HookCallError, match=r"'startup' with cms, site: unknown site"):
+        await host.call("startup", cms=None, site=None)
+    with pytest.raises(HookCallError, match="'no_such_hook', which is not a cms hook"):
+        await host.first("no_such_hook")
+    assert len(recorder.calls) == before  # no plugin ran
+    assert not isinstance(missing.value, PluginError)

@@ -24,6 +24,7 @@ from cms.cli.storage import export_command, import_command, migrate_command
 from cms.cli.themes import themes as themes_group
 from cms.cli.tokens import tokens as tokens_group
 from cms.contracts import ROLES, DependencyUnavailable, Role, SchemaOutOfDate, UsernameTaken
+from cms.core import hookspecs
 from cms.core.plugin_host import PluginError, PluginHost
 from cms.core.settings import Settings, SettingsError, load_settings
 
@@ -283,7 +284,7 @@ def _add_plugin_commands() -> None:
     """Let plugins add commands; the CLI still works when the site cannot load."""
     try:
         host = _host_for(load_settings(_settings_in_argv(sys.argv[1:])))
-        host.call_sync("register_commands", cli=cli)
+        host.call_sync(hookspecs.register_commands, cli=cli)
     except (SettingsError, PluginError) as error:
         logging.getLogger("cms").debug("plugin commands not loaded: %s", error)
 

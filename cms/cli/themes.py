@@ -10,6 +10,7 @@ import click
 import jinja2
 
 from cms.cli.options import fail, settings_option
+from cms.core import hookspecs
 from cms.core.plugin_host import PluginError, PluginHost
 from cms.core.settings import Settings, SettingsError, load_settings
 
@@ -112,7 +113,7 @@ def _plugin_environment(
 ) -> Callable[[jinja2.Environment], None] | None:
     """Let plugins add their filters and globals (``prepare_jinja2_environment``), so
     templates that use them compile; skipped when the site cannot be configured."""
-    if plugins is None or not plugins.implements("prepare_jinja2_environment"):
+    if plugins is None or not plugins.implements(hookspecs.prepare_jinja2_environment):
         return None
     from cms.core.site import Site
 
@@ -125,7 +126,7 @@ def _plugin_environment(
 
     def prepare(env: jinja2.Environment) -> None:
         try:
-            asyncio.run(site.plugins.call("prepare_jinja2_environment", env=env, cms=site))
+            asyncio.run(site.plugins.call(hookspecs.prepare_jinja2_environment, env=env, cms=site))
         except PluginError as error:
             click.echo(f"note: {error}")
 

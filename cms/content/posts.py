@@ -3,20 +3,22 @@ shared by the admin views and (later) the API."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from slugify import slugify
 
+from cms.content.events import announce
 from cms.content.rendering import render_body
-from cms.contracts import Post, User
+from cms.contracts import DeleteRefused, Post, PostNotFound, User
 from cms.contracts.fields import FieldValidationError
-from cms.core.plugin_host import PluginError
+from cms.core import hookspecs
 from cms.core.site import Site
 
-log = logging.getLogger("cms")
+if TYPE_CHECKING:
+    from aiohttp import web
+
 
 __all__ = ["delete_post", "save_post", "slug_from_title"]
 
@@ -32,8 +34,8 @@ def slug_from_title(title: str) -> str:
 async def save_post(
     site: Site,
     # The web request (plugins' prepare_post receives it), or None from the command line;
-    # the content layer only passes it on.
-    request: object | None,
+    # the content layer only passes it on (aiohttp is imported for the annotation only).
+    request: web.Request | None,
     values: Mapping[str, Any],
     *,
     user: User | None,
@@ -53,10 +55,14 @@ async def save_post(
         raise FieldValidationError(
             {"image": "There is no uploaded image with this hash; upload the image first."}
         )
-    if site.plugins.implements("prepare_post"):
-        await site.plugins.call("prepare_post", post=data, request=request, cms=site)
+    if site.plugins.implements(hookspecs.prepare_post):
+        await site.plugins.call(hookspecs.prepare_post, post=data, request=request, cms=site)
     data["slug"] = data.get("slug") or slug_from_title(data["title"])
     data["html"] = await render_body(site, data["body"], data)
+    was_visible = False
+    if post_id is not None and _tells_visibility(site):
+        before = await site.storage.get_post(post_id)
+        was_visible = before is not None and before.is_published
     if post_id is None:
         post = await site.storage.create_post(data, author_id=user.id if user else None)
         created = True
@@ -65,22 +71,37 @@ async def save_post(
             post_id, data, editor_id=user.id if user else None, expected_version=expected_version
         )
         created = False
-    await _announce(site, "post_saved", post=post, created=created, cms=site)
+    await announce(site, hookspecs.post_saved, post=post, created=created, cms=site)
+    if post.is_published and not was_visible:
+        await announce(site, hookspecs.post_published, post=post, cms=site)
+    elif was_visible and not post.is_published:
+        await announce(site, hookspecs.post_unpublished, post=post, cms=site)
     return post
 
 
-async def delete_post(site: Site, post_id: int, *, expected_version: int | None = None) -> Post:
-    """Delete a post and tell plugins; raises PostNotFound or VersionConflict."""
+async def delete_post(
+    site: Site, post_id: int, *, user: User | None = None, expected_version: int | None = None
+) -> Post:
+    """Delete a post and tell plugins; raises PostNotFound, VersionConflict, or
+    DeleteRefused when a plugin vetoes it (nothing is deleted then)."""
+    if site.plugins.implements(hookspecs.veto_post_delete):
+        post = await site.storage.get_post(post_id)
+        if post is None:
+            raise PostNotFound(post_id)
+        vetoes = await site.plugins.call_named(
+            hookspecs.veto_post_delete, post=post, user=user, cms=site
+        )
+        if vetoes:
+            plugin, message = vetoes[0]
+            raise DeleteRefused(str(message), plugin=plugin)
     post = await site.storage.delete_post(post_id, expected_version=expected_version)
-    await _announce(site, "post_deleted", post=post, cms=site)
+    await announce(site, hookspecs.post_deleted, post=post, cms=site)
+    if post.is_published:
+        await announce(site, hookspecs.post_unpublished, post=post, cms=site)
     return post
 
 
-async def _announce(site: Site, hook: str, **kwargs: Any) -> None:
-    """Tell plugins about a change that has happened already. A plugin that fails is
-    logged by name; the change stands, so the user is not told it failed and tempted to
-    repeat it."""
-    try:
-        await site.plugins.call(hook, **kwargs)
-    except PluginError:
-        log.exception("%s: a plugin failed after the change was stored", hook)
+def _tells_visibility(site: Site) -> bool:
+    return site.plugins.implements(hookspecs.post_published) or site.plugins.implements(
+        hookspecs.post_unpublished
+    )

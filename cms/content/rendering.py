@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 import nh3
 from markdown_it import MarkdownIt
 
+from cms.core import hookspecs
+
 if TYPE_CHECKING:
     from cms.core.site import Site
 
@@ -46,11 +48,17 @@ def render_markdown(body: str) -> str:
 
 
 async def render_body(site: Site, body: str, post: dict[str, Any]) -> str:
-    """A post's HTML: the first ``render_post_body`` plugin result, else Markdown; always
-    sanitized."""
-    html = await site.plugins.first("render_post_body", body=body, post=post, cms=site)
+    """A post's HTML: the first ``render_post_body`` plugin result, else Markdown, then
+    through every ``filter_post_html`` plugin in turn; always sanitized."""
+    html = await site.plugins.first(hookspecs.render_post_body, body=body, post=post, cms=site)
     if html is not None:
-        return sanitize_html(str(html))
-    if len(body) <= _INLINE_LIMIT:
-        return render_markdown(body)
-    return await asyncio.get_running_loop().run_in_executor(None, render_markdown, body)
+        html = sanitize_html(str(html))
+    elif len(body) <= _INLINE_LIMIT:
+        html = render_markdown(body)
+    else:
+        html = await asyncio.get_running_loop().run_in_executor(None, render_markdown, body)
+    if not site.plugins.implements(hookspecs.filter_post_html):
+        return str(html)
+    filtered = await site.plugins.chain(hookspecs.filter_post_html, html=html, post=post, cms=site)
+    # What filters add is held to the same rules as what authors write.
+    return sanitize_html(str(filtered))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
+from cms.content.events import announce
 from cms.contracts import ROLES, Role, User
+from cms.core import hookspecs
 from cms.core.passwords import check_password_rules
 from cms.core.site import Site
 
@@ -32,4 +34,5 @@ async def create_user(site: Site, username: str, password: str, role: Role) -> U
         raise ValueError(problem)
     user = await site.storage.create_user(username, await site.passwords.hash(password), role)
     assert user is not None
+    await announce(site, hookspecs.user_created, user=user, cms=site)
     return user

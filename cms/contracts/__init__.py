@@ -13,6 +13,7 @@ from cms.contracts.backends import (
     StorageBackend,
 )
 from cms.contracts.errors import (
+    DeleteRefused,
     DependencyUnavailable,
     ImageRejected,
     MediaInUse,
@@ -25,6 +26,7 @@ from cms.contracts.errors import (
 from cms.contracts.excerpt import (
     excerpt_of,
 )
+from cms.contracts.fields import PostField, Text
 from cms.contracts.images import (
     ImageHandler,
     MediaStore,
@@ -33,6 +35,7 @@ from cms.contracts.records import (
     MAX_ID,
     RECORD_KINDS,
     ROLES,
+    AdminMenuItem,
     ApiToken,
     Cursor,
     ImageFormat,
@@ -64,10 +67,12 @@ __all__ = [
     "MAX_ID",
     "RECORD_KINDS",
     "ROLES",
+    "AdminMenuItem",
     "ApiToken",
     "AttemptCounter",
     "Backend",
     "Cursor",
+    "DeleteRefused",
     "DependencyUnavailable",
     "ImageFormat",
     "ImageHandler",
@@ -79,6 +84,7 @@ __all__ = [
     "MediaStore",
     "MigrationReport",
     "Post",
+    "PostField",
     "PostNotFound",
     "PostStore",
     "RecordReader",
@@ -94,6 +100,7 @@ __all__ = [
     "Storage",
     "StorageBackend",
     "StoredImage",
+    "Text",
     "TokenStore",
     "User",
     "UserStore",

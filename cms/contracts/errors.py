@@ -8,6 +8,7 @@ if TYPE_CHECKING:
     from cms.contracts.records import Media, Post
 
 __all__ = [
+    "DeleteRefused",
     "DependencyUnavailable",
     "ImageRejected",
     "MediaInUse",
@@ -29,6 +30,15 @@ class MediaInUse(Exception):
         super().__init__(f"media {media.id} is the image of {len(posts)} post(s)")
         self.media = media
         self.posts = posts
+
+
+class DeleteRefused(Exception):
+    """A plugin refused a delete (``veto_post_delete``); ``message`` says why, for people."""
+
+    def __init__(self, message: str, *, plugin: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.plugin = plugin
 
 
 class PostNotFound(LookupError):

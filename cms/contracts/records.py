@@ -12,6 +12,7 @@ __all__ = [
     "MAX_ID",
     "RECORD_KINDS",
     "ROLES",
+    "AdminMenuItem",
     "ApiToken",
     "Cursor",
     "ImageFormat",
@@ -191,6 +192,30 @@ class Media:
     def keys(self) -> tuple[str, ...]:
         """Every file of the image: its source, then its renditions."""
         return (self.source, *(rendition.key for rendition in self.renditions))
+
+
+@dataclass(frozen=True)
+class AdminMenuItem:
+    """One entry of the admin's menu (``register_admin_menu_items``).
+
+    ``route`` names a route (``url`` is built from it), or ``url`` is given as it is;
+    ``permission`` hides the entry from users who may not do it; ``key`` marks the entry
+    current where a page sets ``active_page`` to it (the route name by default).
+    """
+
+    label: str
+    route: str | None = None
+    url: str | None = None
+    permission: str | None = None
+    key: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.route is None) == (self.url is None):
+            raise ValueError(f"AdminMenuItem {self.label!r}: give a route or a url, not both")
+
+    @property
+    def active_key(self) -> str:
+        return self.key or self.route or self.url or self.label
 
 
 #: A page position for keyset pagination: the sort timestamp and id of the last row seen.

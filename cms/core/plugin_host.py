@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import inspect
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ParamSpec, overload
 
 import pluggy
 from aiohttp import web
@@ -20,7 +21,11 @@ from cms.contracts import DependencyUnavailable
 from cms.core import hookspecs
 from cms.core.settings import SettingsError
 
-__all__ = ["DEFAULT_PLUGINS", "LoadedPlugin", "PluginError", "PluginHost"]
+__all__ = ["DEFAULT_PLUGINS", "HookCallError", "LoadedPlugin", "PluginError", "PluginHost"]
+
+P = ParamSpec("P")
+#: A hook named by its specification function (typed calls) or by its name.
+HookRef = Callable[..., object] | str
 
 #: Modules inside cms that implement its own behaviour through the same hooks.
 #: Keyed by the names ``cms plugins`` shows and ``[plugins] disabled`` takes (those of cms 0.1,
@@ -161,9 +166,20 @@ class PluginHost:
         # pluggy calls the last registered first, with tryfirst/trylast applied: keep that order.
         return list(reversed(getattr(self.pm.hook, hook_name).get_hookimpls()))
 
-    async def call_named(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+    @overload
+    async def call_named(
+        self, hook: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs
+    ) -> list[tuple[str, Any]]: ...
+
+    @overload
+    async def call_named(self, hook: str, /, **kwargs: Any) -> list[tuple[str, Any]]: ...
+
+    async def call_named(
+        self, hook: HookRef, /, *args: Any, **kwargs: Any
+    ) -> list[tuple[str, Any]]:
         """Call every implementation, awaiting async ones; return ``(plugin, result)`` pairs
         for the results that are not None."""
+        hook_name = _checked(hook, args, kwargs)
         results: list[tuple[str, Any]] = []
         for impl in self._impls(hook_name):
             result = await _invoke(impl, hook_name, kwargs)
@@ -171,20 +187,69 @@ class PluginHost:
                 results.append((impl.plugin_name, result))
         return results
 
-    async def call(self, hook_name: str, **kwargs: Any) -> list[Any]:
-        """Call every implementation and return the results that are not None."""
-        return [result for _, result in await self.call_named(hook_name, **kwargs)]
+    @overload
+    async def call(
+        self, hook: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs
+    ) -> list[Any]: ...
 
-    async def first(self, hook_name: str, **kwargs: Any) -> Any:
+    @overload
+    async def call(self, hook: str, /, **kwargs: Any) -> list[Any]: ...
+
+    async def call(self, hook: HookRef, /, *args: Any, **kwargs: Any) -> list[Any]:
+        """Call every implementation and return the results that are not None.
+
+        ``hook`` is the spec function (``hookspecs.post_saved``: mypy then checks the
+        arguments) or, for code written before, its name.
+        """
+        return [result for _, result in await self.call_named(hook, *args, **kwargs)]
+
+    @overload
+    async def first(
+        self, hook: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Any: ...
+
+    @overload
+    async def first(self, hook: str, /, **kwargs: Any) -> Any: ...
+
+    async def first(self, hook: HookRef, /, *args: Any, **kwargs: Any) -> Any:
         """Call implementations in order until one returns something other than None."""
+        hook_name = _checked(hook, args, kwargs)
         for impl in self._impls(hook_name):
             result = await _invoke(impl, hook_name, kwargs)
             if result is not None:
                 return result
         return None
 
-    def call_sync(self, hook_name: str, **kwargs: Any) -> list[Any]:
+    @overload
+    async def chain(
+        self, hook: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Any: ...
+
+    @overload
+    async def chain(self, hook: str, /, **kwargs: Any) -> Any: ...
+
+    async def chain(self, hook: HookRef, /, *args: Any, **kwargs: Any) -> Any:
+        """Pass the hook's first argument through every implementation in order: each gets
+        what the one before returned (None keeps it as it was); return the last value."""
+        hook_name = _checked(hook, args, kwargs)
+        first = next(iter(_spec_parameters(hook_name)))
+        for impl in self._impls(hook_name):
+            result = await _invoke(impl, hook_name, kwargs)
+            if result is not None:
+                kwargs[first] = result
+        return kwargs[first]
+
+    @overload
+    def call_sync(
+        self, hook: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs
+    ) -> list[Any]: ...
+
+    @overload
+    def call_sync(self, hook: str, /, **kwargs: Any) -> list[Any]: ...
+
+    def call_sync(self, hook: HookRef, /, *args: Any, **kwargs: Any) -> list[Any]:
         """Call a hook that must be synchronous (``register_commands``)."""
+        hook_name = _checked(hook, args, kwargs)
         results: list[Any] = []
         for impl in self._impls(hook_name):
             result = impl.function(*[kwargs[arg] for arg in impl.argnames])
@@ -196,9 +261,42 @@ class PluginHost:
                 results.append(result)
         return results
 
-    def implements(self, hook_name: str) -> bool:
-        """Whether any plugin implements ``hook_name`` (lets hot paths skip empty hooks)."""
-        return bool(getattr(self.pm.hook, hook_name).get_hookimpls())
+    def implements(self, hook: HookRef) -> bool:
+        """Whether any plugin implements ``hook`` (lets hot paths skip empty hooks)."""
+        name = hook if isinstance(hook, str) else hook.__name__
+        return bool(getattr(self.pm.hook, name).get_hookimpls())
+
+
+class HookCallError(TypeError):
+    """The core (or a caller of ``PluginHost.call``) called a hook with arguments its
+    specification does not have: a mistake of the caller, never of a plugin."""
+
+
+@functools.cache
+def _spec_parameters(hook_name: str) -> tuple[str, ...]:
+    spec = getattr(hookspecs, hook_name, None)
+    if spec is None or not hasattr(spec, "cms_spec"):
+        raise HookCallError(f"cms core called hook {hook_name!r}, which is not a cms hook")
+    return tuple(inspect.signature(spec).parameters)
+
+
+def _checked(hook: HookRef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The hook's name, once the call's arguments are exactly those of its specification
+    (checked before any plugin runs, so a mistake names the caller, not a plugin)."""
+    name = hook if isinstance(hook, str) else hook.__name__
+    expected = _spec_parameters(name)
+    if args or kwargs.keys() != set(expected):
+        given = ", ".join([*(repr(arg) for arg in args), *kwargs]) or "nothing"
+        missing = [arg for arg in expected if arg not in kwargs]
+        unknown = [arg for arg in kwargs if arg not in expected]
+        problems = [f"missing {', '.join(missing)}"] if missing else []
+        problems += [f"unknown {', '.join(unknown)}"] if unknown else []
+        problems += ["positional arguments (name every one)"] if args else []
+        raise HookCallError(
+            f"cms core called hook {name!r} with {given}: {'; '.join(problems)} "
+            f"(its arguments: {', '.join(expected) or 'none'})"
+        )
+    return name
 
 
 async def _invoke(impl: Any, hook_name: str, kwargs: dict[str, Any]) -> Any:

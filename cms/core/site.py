@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from cms.contracts import Backend, ImageHandler, SessionStore, Storage
 from cms.contracts.fields import CORE_FIELD_NAMES, PostField, build_post_model
+from cms.core import hookspecs
 from cms.core.passwords import Passwords
 from cms.core.plugin_host import PluginError, PluginHost
 from cms.core.secret_key import load_secret_key
@@ -254,7 +255,9 @@ class Site:
     async def _collect_fields(self) -> list[PostField]:
         owners: dict[str, str] = {}
         fields: list[PostField] = []
-        for plugin, declared in await self.plugins.call_named("register_post_fields", cms=self):
+        for plugin, declared in await self.plugins.call_named(
+            hookspecs.register_post_fields, cms=self
+        ):
             for post_field in declared:
                 if not isinstance(post_field, PostField):
                     raise PluginError(plugin, f"returned {post_field!r} from register_post_fields")
@@ -278,7 +281,7 @@ class Site:
     async def _collect_routes(self) -> list[web.AbstractRouteDef]:
         routes: list[web.AbstractRouteDef] = []
         names: set[str] = set()
-        for definitions in await self.plugins.call("register_routes", cms=self):
+        for definitions in await self.plugins.call(hookspecs.register_routes, cms=self):
             for definition in definitions:
                 name = getattr(definition, "kwargs", {}).get("name")
                 if name is not None:

@@ -8,6 +8,7 @@ import jinja2
 from aiohttp import web
 from aiohttp_session import session_middleware
 
+from cms.core import hookspecs
 from cms.core.settings import Settings
 from cms.core.site import Site
 from cms.core.startup_migration import migrate_at_startup
@@ -51,7 +52,7 @@ async def create_app(
     env = setup_templates(app, site, auto_reload=auto_reload_templates)
     if auto_reload_templates:
         enable_live_reload(app, site, env)
-    await site.plugins.call("prepare_jinja2_environment", env=env, cms=site)
+    await site.plugins.call(hookspecs.prepare_jinja2_environment, env=env, cms=site)
     # Work that does not depend on the request is done once, here, unless --reload
     # lets templates change under the running site.
     if auto_reload_templates:
@@ -65,7 +66,7 @@ async def create_app(
     add_routes_with_head(app.router, site.routes)
     app.on_response_prepare.append(security_headers)
     app.cleanup_ctx.append(_backends)
-    await site.plugins.call("prepare_app", app=app, cms=site)
+    await site.plugins.call(hookspecs.prepare_app, app=app, cms=site)
     return app
 
 
@@ -88,7 +89,7 @@ async def _backends(app: web.Application) -> AsyncIterator[None]:
         try:
             if site.images is not None:
                 await site.images.open()
-            await site.plugins.call("startup", cms=site)
+            await site.plugins.call(hookspecs.startup, cms=site)
             yield
         finally:
             if site.images is not None:

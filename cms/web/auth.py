@@ -16,9 +16,12 @@ from aiohttp import web
 from aiohttp_session import get_session, new_session
 
 from cms.contracts import Post, User
+from cms.core import hookspecs
+from cms.core.site import Site
 from cms.web.keys import SITE_KEY, USER_KEY
 
 __all__ = [
+    "allowed",
     "can",
     "csrf_token",
     "current_user",
@@ -39,8 +42,24 @@ _ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 
+async def allowed(site: Site, user: User | None, permission: str, post: Post | None = None) -> bool:
+    """Whether ``user`` may do ``permission`` (to ``post``): the first plugin with an
+    opinion (``permission_allowed``) decides, else the role table (:func:`can`). A user who
+    is deactivated may do nothing, whatever a plugin says."""
+    if user is not None and not user.is_active:
+        return False
+    if site.plugins.implements(hookspecs.permission_allowed):
+        decision = await site.plugins.first(
+            hookspecs.permission_allowed, user=user, action=permission, post=post, cms=site
+        )
+        if decision is not None:
+            return bool(decision)
+    return can(user, permission, post)
+
+
 def can(user: User | None, permission: str, post: Post | None = None) -> bool:
-    """Whether ``user`` may do ``permission`` (to ``post``, for ``posts.edit``)."""
+    """The role table's answer: whether ``user`` may do ``permission`` (to ``post``, for
+    ``posts.edit``). Core code asks :func:`allowed`, which lets plugins decide first."""
     if user is None or not user.is_active:
         return False
     granted = _ROLE_PERMISSIONS.get(user.role, frozenset())

@@ -11,8 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from cms.contracts import DependencyUnavailable
+from cms.contracts import AdminMenuItem, DependencyUnavailable
 from cms.core.hookspecs import hookimpl
+from cms.web.admin_menu import core_menu_items
 from cms.web.error_codes import error_code
 from cms.web.middlewares import RETRY_AFTER_SECONDS, is_api_request
 from cms.web.views.admin import AdminPostListView, PostCreateView, PostDeleteView, PostEditView
@@ -65,6 +66,11 @@ _MESSAGES = {
     500: "The error has been logged. Please try again in a moment.",
     503: "A service this site needs is not answering. Please try again in a few seconds.",
 }
+
+
+@hookimpl(trylast=True)
+def register_admin_menu_items() -> list[AdminMenuItem]:
+    return core_menu_items()
 
 
 @hookimpl(trylast=True)

@@ -18,7 +18,9 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from cms.content.events import announce
 from cms.contracts import ImageHandler, Media, MediaStore, Post, Rendition, Storage, User
+from cms.core import hookspecs
 from cms.core.hookspecs import hookimpl
 from cms.core.site import Site
 from cms.web.uploads import UploadedFile
@@ -71,6 +73,7 @@ async def store_upload(site: Site, upload: UploadedFile, *, uploader: User | Non
     # and that row does not use goes again.
     kept = set(media.keys)
     await _delete(images.store, [key for key in stored.added if key not in kept])
+    await announce(site, hookspecs.media_saved, media=media, cms=site)
     return media
 
 
@@ -88,10 +91,12 @@ async def delete_media(site: Site, media_id: int) -> Media | None:
     only in metadata share them). None when there is no such image; MediaInUse (nothing
     changed) when posts use it. Without an image handler only the row goes."""
     deleted = await site.storage.delete_media(media_id)
-    if deleted is None or site.images is None:
-        return deleted
-    shared = {key for media in await all_media(site.storage) for key in media.keys}
-    await _delete(site.images.store, [key for key in deleted.keys if key not in shared])
+    if deleted is None:
+        return None
+    if site.images is not None:
+        shared = {key for media in await all_media(site.storage) for key in media.keys}
+        await _delete(site.images.store, [key for key in deleted.keys if key not in shared])
+    await announce(site, hookspecs.media_deleted, media=deleted, cms=site)
     return deleted
 
 

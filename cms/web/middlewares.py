@@ -10,10 +10,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from cms.contracts import DependencyUnavailable
+from cms.core import hookspecs
 from cms.core.plugin_host import PluginError
-from cms.web.auth import can, check_csrf, current_user
+from cms.web.auth import allowed, check_csrf, current_user
 from cms.web.client_address import client_scheme
 from cms.web.keys import SITE_KEY
+from cms.web.page_assets import CONTENT_SECURITY_POLICY
 from cms.web.uploads import leading_csrf_token, streams_uploads
 
 __all__ = [
@@ -28,10 +30,6 @@ log = logging.getLogger("cms")
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RETRY_AFTER_SECONDS = "5"
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' data: https:; script-src 'self'; style-src 'self'; "
-    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
-)
 
 
 def is_api_request(request: web.Request) -> bool:
@@ -62,7 +60,7 @@ async def _handle(request: web.Request, exc: BaseException) -> web.StreamRespons
     site = request.app[SITE_KEY]
     try:
         response = await site.plugins.first(
-            "handle_exception", request=request, exception=exc, cms=site
+            hookspecs.handle_exception, request=request, exception=exc, cms=site
         )
     except PluginError:
         log.exception("handle_exception failed for %s %s", request.method, request.path)
@@ -149,7 +147,7 @@ async def permission_middleware(request: web.Request, handler: Handler) -> web.S
             raise web.HTTPUnauthorized(reason="Sign in or send a bearer token")
         login = request.app.router["login"].url_for().with_query(next=request.path_qs)
         raise web.HTTPFound(login)
-    if not can(user, permission):
+    if not await allowed(request.app[SITE_KEY], user, permission):
         raise web.HTTPForbidden(reason="Your role does not allow this")
     return await handler(request)
 

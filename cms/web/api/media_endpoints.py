@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from cms.contracts import ImageRejected, Media
 from cms.web.api.errors import ApiError
 from cms.web.api.views import ApiView, json_response
-from cms.web.auth import can
+from cms.web.auth import allowed
 from cms.web.images import store_upload
 from cms.web.uploads import MALFORMED_MULTIPART, multipart_reader, save_part
 
@@ -110,7 +110,7 @@ class MediaUploadView(ApiView):
 
     async def post(self) -> web.Response:
         user = await self.require_caller()
-        if not can(user, "posts.create"):
+        if not await allowed(self.site, user, "posts.create"):
             raise ApiError(403, "Your role does not allow uploading images")
         images = self.site.images
         if images is None:
@@ -160,7 +160,7 @@ class MediaItemView(ApiView):
 
     async def get(self) -> web.Response:
         user = await self.require_caller()
-        if not can(user, "admin.access"):
+        if not await allowed(self.site, user, "admin.access"):
             raise ApiError(403, "Your role does not allow this")
         media_id = int(self.request.match_info["id"])
         media = await self.site.storage.get_media(media_id) if 0 < media_id <= _MAX_ID else None

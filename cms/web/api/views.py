@@ -16,11 +16,11 @@ from pydantic import BaseModel, ValidationError
 
 from cms.content.posts import delete_post, save_post
 from cms.content.tokens import user_for_token
-from cms.contracts import MAX_ID, Post, PostNotFound, User, VersionConflict
+from cms.contracts import MAX_ID, DeleteRefused, Post, PostNotFound, User, VersionConflict
 from cms.contracts.fields import FieldValidationError
 from cms.web.api.errors import ApiError
 from cms.web.api.schemas import ApiModels, ListMeta, ListQuery, post_values
-from cms.web.auth import can, current_user
+from cms.web.auth import allowed, current_user
 from cms.web.keys import USER_KEY
 from cms.web.views.base import BaseView, decode_cursor, encode_cursor
 
@@ -175,7 +175,9 @@ class ApiView(BaseView):
     async def load_post(self, user: User | None) -> Post:
         """The post in the URL; 404 when it does not exist or is a draft ``user`` may not see."""
         post = await self.site.storage.get_post(self.post_id())
-        if post is None or not (post.is_published or can(user, "posts.edit", post)):
+        if post is None or not (
+            post.is_published or await allowed(self.site, user, "posts.edit", post)
+        ):
             raise ApiError(404, "There is no such post")
         return post
 
@@ -250,7 +252,7 @@ class PostCollectionView(ApiView):
         )
         if query.author is None or author is not None:
             author_id = author.id if author is not None else None
-            streams = self._streams(user, query.status, author_id)
+            streams = await self._streams(user, query.status, author_id)
         order: Literal["published", "updated"] = (
             "published" if all(s["status"] == "published" for s in streams) else "updated"
         )
@@ -286,26 +288,25 @@ class PostCollectionView(ApiView):
         )
         return json_response(body, headers={"Cache-Control": "private, no-cache"})
 
-    @staticmethod
-    def _streams(
-        user: User | None, status: Literal["draft", "published"] | None, author_id: int | None
+    async def _streams(
+        self, user: User | None, status: Literal["draft", "published"] | None, author_id: int | None
     ) -> list[dict[str, Any]]:
         """The storage queries whose union is what ``user`` may list."""
         if status == "published" or user is None:
             return [{"status": "published", "author_id": author_id}]
-        if can(user, "posts.edit_any"):
+        if await allowed(self.site, user, "posts.edit_any"):
             return [{"status": status, "author_id": author_id}]
         streams: list[dict[str, Any]] = []
         if status is None:
             streams.append({"status": "published", "author_id": author_id})
         # Authors see their own drafts only.
-        if can(user, "posts.create") and author_id in (None, user.id):
+        if await allowed(self.site, user, "posts.create") and author_id in (None, user.id):
             streams.append({"status": "draft", "author_id": user.id})
         return streams
 
     async def post(self) -> web.Response:
         user = await self.require_caller()
-        if not can(user, "posts.create"):
+        if not await allowed(self.site, user, "posts.create"):
             raise ApiError(403, "Your role does not allow writing posts")
         data = self.validate(self.models.post_input, await self.read_json())
         try:
@@ -327,7 +328,7 @@ class PostItemView(ApiView):
     async def _editable(self) -> tuple[User, Post]:
         user = await self.require_caller()
         post = await self.load_post(user)
-        if not can(user, "posts.edit", post):
+        if not await allowed(self.site, user, "posts.edit", post):
             raise ApiError(403, "Your role does not allow changing this post")
         return user, post
 
@@ -357,7 +358,7 @@ class PostItemView(ApiView):
                 if expected is not None:
                     raise self.changed(conflict.current) from None
                 post = conflict.current
-                if not can(user, "posts.edit", post):
+                if not await allowed(self.site, user, "posts.edit", post):
                     raise ApiError(403, "Your role does not allow changing this post") from None
                 continue
             return self.post_response(saved)
@@ -376,12 +377,14 @@ class PostItemView(ApiView):
         return values
 
     async def delete(self) -> web.Response:
-        _, post = await self._editable()
+        user, post = await self._editable()
         expected = self.expected_version(post)
         try:
-            await delete_post(self.site, post.id, expected_version=expected)
+            await delete_post(self.site, post.id, user=user, expected_version=expected)
         except VersionConflict as conflict:
             raise self.changed(conflict.current) from None
+        except DeleteRefused as refused:
+            raise ApiError(409, f"This post was not deleted: {refused.message}") from None
         except PostNotFound:
             raise ApiError(404, "There is no such post") from None
         return web.Response(status=204)

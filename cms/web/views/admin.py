@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
 from cms.content.posts import delete_post, save_post
-from cms.contracts import ImageRejected, Post, PostNotFound, User, VersionConflict
+from cms.contracts import DeleteRefused, ImageRejected, Post, PostNotFound, User, VersionConflict
 from cms.contracts.fields import FieldValidationError
-from cms.web.auth import can
+from cms.web.auth import allowed
 from cms.web.images import image_sets, store_upload
 from cms.web.uploads import UploadedFile, megabytes, read_page_form
 from cms.web.views.base import BaseView, decode_cursor, encode_cursor
@@ -36,7 +35,7 @@ class AdminPostListView(BaseView):
     async def get(self) -> web.Response:
         user = await self.authorize("admin.access")
         after = decode_cursor(self.request.query.get("after"))
-        author_id = None if can(user, "posts.edit_any") else user.id
+        author_id = None if await allowed(self.site, user, "posts.edit_any") else user.id
         posts = await self.site.storage.list_posts(
             author_id=author_id, after=after, limit=ADMIN_PAGE_SIZE + 1, order="updated"
         )
@@ -270,7 +269,11 @@ class PostDeleteView(_PostFormView):
 
     async def post(self) -> web.Response:
         post = await self.load()
-        with contextlib.suppress(PostNotFound):  # already gone: what the user asked for
-            await delete_post(self.site, post.id)
+        try:
+            await delete_post(self.site, post.id, user=await self.user())
+        except PostNotFound:
+            pass  # already gone: what the user asked for
+        except DeleteRefused as refused:
+            raise web.HTTPConflict(reason=f"This post was not deleted: {refused.message}") from None
         url = self.request.app.router["admin"].url_for().with_query(notice="deleted")
         raise web.HTTPSeeOther(url)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from cms.content.events import announce
 from cms.content.users import check_username
+from cms.core import hookspecs
 from cms.core.passwords import check_password_rules
 from cms.web.auth import safe_next_path, sign_in, sign_out
 from cms.web.throttling import SignInThrottle, counted_address
@@ -47,6 +49,7 @@ class SetupView(BaseView):
         )
         if user is None:  # someone else finished setup a moment ago
             raise web.HTTPNotFound(reason="This site is set up already; sign in instead")
+        await announce(self.site, hookspecs.user_created, user=user, cms=self.site)
         await sign_in(self.request, user)
         raise web.HTTPSeeOther(self.request.app.router["admin"].url_for())
 

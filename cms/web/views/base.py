@@ -12,10 +12,13 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from cms.contracts import MAX_ID, Cursor, DependencyUnavailable, Post, User
+from cms.core import hookspecs
 from cms.core.site import Site
-from cms.web.auth import can, csrf_token, current_user
+from cms.web.admin_menu import admin_menu
+from cms.web.auth import allowed, csrf_token, current_user
 from cms.web.conditional_get import page_validators
 from cms.web.keys import SITE_KEY
+from cms.web.page_assets import PageAssets, page_assets
 from cms.web.page_cache import PAGE_CACHE_KEY, cacheable_extras
 from cms.web.templating import TEMPLATE_NAMES_KEY, choose_template
 
@@ -53,7 +56,7 @@ class BaseView(web.View):
     async def authorize(self, permission: str, post: Post | None = None) -> User:
         """Object-level check: raise 403 unless the user may do ``permission`` to ``post``."""
         user = await self.user()
-        if not can(user, permission, post):
+        if not await allowed(self.site, user, permission, post):
             raise web.HTTPForbidden(reason="Your role does not allow this")
         assert user is not None
         return user
@@ -121,10 +124,10 @@ async def render_page(
         "csrf_token": token,
         **(context or {}),
     }
-    if site.plugins.implements("extra_template_vars"):
+    if site.plugins.implements(hookspecs.extra_template_vars):
         try:
             extras = await site.plugins.call(
-                "extra_template_vars",
+                hookspecs.extra_template_vars,
                 template=template.name,
                 context=values,
                 request=request,
@@ -138,6 +141,12 @@ async def render_page(
             values.update(extra)
     else:
         extras = []
+    if user is not None and (template.name or "").startswith("admin/"):
+        values["admin_menu"] = await admin_menu(request, site, user)
+    assets = await page_assets(request, site, template.name)
+    if assets is not None:
+        values.update(assets.template_vars())
+        extras = [*extras, assets.template_vars()]
     validators = None
     if validate is not None:
         validators = page_validators(
@@ -164,12 +173,19 @@ async def render_page(
             page = cache.get(key)
             if page is None:
                 page = cache.put(key, template.render(values).encode())
-            return page.response(request, validators.headers)
+            return _with_policy(page.response(request, validators.headers), assets)
     response = web.Response(
         text=template.render(values), status=status, content_type="text/html", charset="utf-8"
     )
     if validators is not None:
         validators.apply(response)
+    return _with_policy(response, assets)
+
+
+def _with_policy(response: web.Response, assets: PageAssets | None) -> web.Response:
+    """The page's own Content-Security-Policy, where plugins' files need more origins."""
+    if assets is not None and (policy := assets.policy) is not None:
+        response.headers["Content-Security-Policy"] = policy
     return response
 
 

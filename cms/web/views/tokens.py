@@ -11,7 +11,7 @@ from aiohttp import web
 
 from cms.content.tokens import LABEL_MAX_LENGTH, issue_token, parse_expiry
 from cms.contracts import User
-from cms.web.auth import can
+from cms.web.auth import allowed
 from cms.web.views.base import BaseView
 
 __all__ = ["EXPIRY_CHOICES", "TokenListView", "TokenRevokeView"]
@@ -41,7 +41,7 @@ class TokenListView(BaseView):
         form: dict[str, str] | None = None,
         status: int = 200,
     ) -> web.Response:
-        sees_all = can(user, "users.manage")
+        sees_all = await allowed(self.site, user, "users.manage")
         tokens = await self.site.storage.list_tokens(user_id=None if sees_all else user.id)
         return await self.render(
             "admin/tokens.html",
@@ -107,7 +107,7 @@ class TokenRevokeView(BaseView):
         token = await self.site.storage.get_token(self.id_param("token"))
         if token is None:
             raise web.HTTPNotFound(reason="There is no such token")
-        if token.user_id != user.id and not can(user, "users.manage"):
+        if token.user_id != user.id and not await allowed(self.site, user, "users.manage"):
             raise web.HTTPForbidden(reason="You can revoke only your own tokens")
         await self.site.storage.revoke_token(token.id)
         url = self.request.app.router["admin-tokens"].url_for().with_query(notice="revoked")

@@ -6,8 +6,10 @@ from typing import Any, cast
 
 from aiohttp import web
 
+from cms.content.events import announce
 from cms.content.users import check_username
 from cms.contracts import ROLES, Role, User, UsernameTaken
+from cms.core import hookspecs
 from cms.core.passwords import check_password_rules
 from cms.web.auth import sign_in
 from cms.web.throttling import SignInThrottle, counted_address
@@ -73,9 +75,11 @@ class UserListView(BaseView):
             errors["password"] = "Choose a password."
         if not errors and password is not None:
             try:
-                await self.site.storage.create_user(
+                created = await self.site.storage.create_user(
                     username, await self.site.passwords.hash(password), cast(Role, role)
                 )
+                assert created is not None
+                await announce(self.site, hookspecs.user_created, user=created, cms=self.site)
             except UsernameTaken:
                 errors["username"] = "A user with this name exists already."
         if errors:
@@ -139,6 +143,7 @@ class UserEditView(BaseView):
             is_active=is_active,
             password_hash=await self.site.passwords.hash(password) if password else None,
         )
+        await announce(self.site, hookspecs.user_updated, user=updated, cms=self.site)
         if updated.id == me.id and password:
             await sign_in(self.request, updated)  # keep this session; the others have ended
         notice = "password" if password else "saved"
@@ -177,6 +182,7 @@ class AccountView(BaseView):
         updated = await self.site.storage.update_user(
             me.id, password_hash=await self.site.passwords.hash(password)
         )
+        await announce(self.site, hookspecs.user_updated, user=updated, cms=self.site)
         await sign_in(self.request, updated)
         url = self.request.app.router["admin-account"].url_for().with_query(notice="password")
         raise web.HTTPSeeOther(url)
