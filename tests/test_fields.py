@@ -357,3 +357,25 @@ def test_a_field_clash_stops_cms_serve_naming_both_plugins(
     assert result.returncode == 2, output_of(result)
     assert result.stderr.strip().splitlines() == [expected], output_of(result)
     assert not (tmp_path / "cms.db").exists()  # stopped before touching storage
+
+
+async def test_a_field_object_shared_by_two_sites_is_never_changed(site_dir: Path) -> None:
+    """Plugins often return one module-level PostField: each site keeps a copy naming the
+    plugin by that site's name for it, and the plugin's object stays as it was."""
+    from cms.core.site import Site
+    from tests.conftest import make_settings
+
+    shared = PostField("subtitle", str, label="Subtitle")
+
+    class Declares:
+        @hookimpl
+        def register_post_fields(self) -> list[PostField]:
+            return [shared]
+
+    first = Site(make_settings(site_dir), extra_plugins=[("first-name", Declares())])
+    second = Site(make_settings(site_dir), extra_plugins=[("second-name", Declares())])
+    await first.configure()
+    await second.configure()
+    assert [f.plugin for f in first.fields] == ["first-name"]
+    assert [f.plugin for f in second.fields] == ["second-name"]
+    assert shared.plugin == "" and first.fields[0] == shared

@@ -1,5 +1,5 @@
-"""The ``cms`` command: one module per command group."""
+"""The ``cms`` command: one module per command group, assembled by :mod:`cms.cli.main`."""
 
-from cms.cli.main import cli, main
+from cms.cli.main import main, make_cli
 
-__all__ = ["cli", "main"]
+__all__ = ["main", "make_cli"]

@@ -84,8 +84,9 @@ class PostField:
     show: bool = True
     template: str | None = None
     head: str | None = None
-    #: The plugin that declared the field; set by cms when it collects fields.
-    plugin: str = field(default="", compare=False, init=False)
+    #: The plugin that declared the field: cms fills it in on the copy it keeps when it
+    #: collects fields (``site.fields``); a plugin leaves it out.
+    plugin: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -324,7 +325,11 @@ def _hook_names(pm: pluggy.PluginManager, plugin: object) -> list[str]:
 
 
 def _import_site_module(path: Path) -> ModuleType:
-    module_name = f"{SITE_PLUGIN_PACKAGE}.{path.stem}"
+    # Named after the folder too: two sites in one process, each with its own seo.py, get
+    # a module each (the module must be in sys.modules while it runs, for dataclasses and
+    # pickling).
+    folder = hashlib.blake2b(str(path.parent.resolve()).encode(), digest_size=6).hexdigest()
+    module_name = f"{SITE_PLUGIN_PACKAGE}.site_{folder}.{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise PluginError(path.stem, f"({path}) cannot be imported")

@@ -6,6 +6,7 @@ Hooks receive it as ``cms``. There is one per application, reached through
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -274,8 +275,9 @@ class Site:
                         f"{owners[post_field.name]!r} declares too",
                     )
                 owners[post_field.name] = plugin
-                object.__setattr__(post_field, "plugin", plugin)
-                fields.append(post_field)
+                # A copy that names its plugin: the plugin's own object may be shared by
+                # other sites of this process, each with its own name for the plugin.
+                fields.append(dataclasses.replace(post_field, plugin=plugin))
         return fields
 
     async def _collect_routes(self) -> list[web.AbstractRouteDef]:
