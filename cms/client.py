@@ -6,6 +6,7 @@ from cms.cli.rest_client import (
     Page,
     Post,
     PostChanged,
+    RemotePost,
 )
 
-__all__ = ["ApiError", "Client", "Page", "Post", "PostChanged"]
+__all__ = ["ApiError", "Client", "Page", "Post", "PostChanged", "RemotePost"]

@@ -4,6 +4,7 @@ from cms.web.keys import (
     CLIENT_KEY,
     SITE_KEY,
     USER_KEY,
+    VISITOR_KEY,
 )
 
-__all__ = ["CLIENT_KEY", "SITE_KEY", "USER_KEY"]
+__all__ = ["CLIENT_KEY", "SITE_KEY", "USER_KEY", "VISITOR_KEY"]

@@ -20,8 +20,8 @@ from multidict import CIMultiDict
 from cms.core.settings import LoginSection
 from cms.core.site import Site
 from cms.web.app import create_app
-from cms.web.client_address import forwarded_client, parse_address
 from cms.web.throttling import SignInThrottle
+from cms.web.visitor import forwarded_client, parse_address
 from tests.conftest import (
     ADMIN_NAME,
     ADMIN_PASSWORD,

@@ -8,7 +8,7 @@ async with Client("http://127.0.0.1:8080", token) as api:
     await api.delete(post)
 ```
 
-``update`` and ``delete`` given a :class:`Post` send its ETag as ``If-Match``: when
+``update`` and ``delete`` given a :class:`RemotePost` send its ETag as ``If-Match``: when
 somebody changed the post since it was read they raise :class:`PostChanged` and the server
 changes nothing.
 """
@@ -24,7 +24,7 @@ from typing import Any, Self
 
 import aiohttp
 
-__all__ = ["ApiError", "Client", "Page", "Post", "PostChanged"]
+__all__ = ["ApiError", "Client", "Page", "Post", "PostChanged", "RemotePost"]
 
 CORE_FIELDS = (
     "id",
@@ -48,8 +48,9 @@ def _when(value: Any) -> datetime | None:
 
 
 @dataclass(frozen=True)
-class Post:
-    """A post as the API returns it; plugin fields are in ``fields``."""
+class RemotePost:
+    """A post as the API of a cms site returns it (not the storage record,
+    :class:`cms.contracts.Post`); plugin fields are in ``fields``."""
 
     id: int
     slug: str
@@ -72,7 +73,7 @@ class Post:
         return f'"{self.id}-{self.version}"'
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Post:
+    def from_json(cls, data: Mapping[str, Any]) -> RemotePost:
         """A post from the ``data`` object of an API answer."""
         created, updated = _when(data["created_at"]), _when(data["updated_at"])
         assert created is not None and updated is not None
@@ -103,11 +104,15 @@ class Post:
         return values
 
 
+#: The name of cms 0.1 for :class:`RemotePost`.
+Post = RemotePost
+
+
 @dataclass(frozen=True)
 class Page:
     """One page of a list; ``next`` is the cursor of the following page, or None."""
 
-    posts: list[Post]
+    posts: list[RemotePost]
     next: str | None
 
 
@@ -226,13 +231,13 @@ class Client:
         }
         _, body, _ = await self._call("GET", "/api/posts", params=params)
         return Page(
-            posts=[Post.from_json(item) for item in body["data"]],
+            posts=[RemotePost.from_json(item) for item in body["data"]],
             next=body["meta"].get("next"),
         )
 
     async def iterate(
         self, *, status: str | None = None, author: str | None = None, page_size: int = 100
-    ) -> AsyncIterator[Post]:
+    ) -> AsyncIterator[RemotePost]:
         """Every post the caller may see, following the pages."""
         after: str | None = None
         while True:
@@ -243,30 +248,30 @@ class Client:
                 return
             after = page.next
 
-    async def get(self, post_id: int) -> Post:
+    async def get(self, post_id: int) -> RemotePost:
         """One post by id."""
         _, body, _ = await self._call("GET", f"/api/posts/{int(post_id)}")
-        return Post.from_json(body["data"])
+        return RemotePost.from_json(body["data"])
 
-    async def create(self, **values: Any) -> Post:
+    async def create(self, **values: Any) -> RemotePost:
         """A new post: ``title`` and optionally ``body``, ``slug``, ``status`` and plugin
         fields by name."""
         _, body, _ = await self._call("POST", "/api/posts", json=values)
-        return Post.from_json(body["data"])
+        return RemotePost.from_json(body["data"])
 
     async def update(
-        self, post: Post | int, *, if_match: str | None = None, **changes: Any
-    ) -> Post:
-        """Change some fields. Given a :class:`Post`, its ETag is sent as ``If-Match`` (unless
+        self, post: RemotePost | int, *, if_match: str | None = None, **changes: Any
+    ) -> RemotePost:
+        """Change some fields. Given a :class:`RemotePost`, its ETag is sent as ``If-Match`` (unless
         ``if_match`` names another), so a post changed since raises :class:`PostChanged`."""
         post_id, etag = _id_and_etag(post, if_match)
         headers = {"If-Match": etag} if etag else None
         _, body, _ = await self._call(
             "PATCH", f"/api/posts/{post_id}", json=changes, headers=headers
         )
-        return Post.from_json(body["data"])
+        return RemotePost.from_json(body["data"])
 
-    async def delete(self, post: Post | int, *, if_match: str | None = None) -> None:
+    async def delete(self, post: RemotePost | int, *, if_match: str | None = None) -> None:
         """Delete a post (``If-Match`` as for :meth:`update`)."""
         post_id, etag = _id_and_etag(post, if_match)
         headers = {"If-Match": etag} if etag else None
@@ -279,8 +284,8 @@ class Client:
         return document
 
 
-def _id_and_etag(post: Post | int, if_match: str | None) -> tuple[int, str | None]:
-    if isinstance(post, Post):
+def _id_and_etag(post: RemotePost | int, if_match: str | None) -> tuple[int, str | None]:
+    if isinstance(post, RemotePost):
         return post.id, if_match or post.etag
     return int(post), if_match
 

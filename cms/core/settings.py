@@ -75,7 +75,7 @@ class ServerSection(_Section):
     #: Rendered public pages kept per process, in MiB (cms.web.page_cache); 0 turns it off.
     page_cache_mb: int = Field(32, ge=0, le=65536)
     #: Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed
-    #: (cms.web.client_address): IP addresses and networks; empty: nobody's. NoDecode: an
+    #: (cms.web.visitor): IP addresses and networks; empty: nobody's. NoDecode: an
     #: environment value reaches the validator as it is (a JSON list, or comma-separated).
     trusted_proxies: Annotated[tuple[_IPNetwork, ...], NoDecode] = ()
 

@@ -19,7 +19,7 @@ or when the password was right), so a burst of concurrent guesses cannot slip pa
 limit. Keys hold the account name as typed, so an unknown user and a wrong password are
 treated alike.
 
-The client address is ``cms.web.client_address``'s: the TCP peer's, or, when that is one of
+The client address is ``cms.web.visitor``'s: the TCP peer's, or, when that is one of
 ``[server] trusted_proxies``, the visitor's address those proxies forwarded.
 """
 
@@ -34,14 +34,14 @@ from aiohttp import web
 
 from cms.contracts import AttemptCounter
 from cms.core.site import Site
-from cms.web.client_address import client_address
+from cms.web.visitor import client_address
 
 __all__ = ["SignInThrottle", "counted_address"]
 
 
 def counted_address(request: web.Request) -> str:
     """The address sign-in failures are counted under: the client's IP address
-    (``cms.web.client_address``), an IPv6 one by its /64 network (one host or household
+    (``cms.web.visitor``), an IPv6 one by its /64 network (one host or household
     usually holds a whole /64)."""
     address = client_address(request)
     if ":" in address:

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from cms.core.hookspecs import hookimpl
-from cms.web.api.errors import ApiError
+from cms.web.api.errors import ApiHTTPError
 from cms.web.api.media_endpoints import MediaItemView, MediaUploadView
 from cms.web.api.openapi import build_openapi
 from cms.web.api.schemas import build_api_models
@@ -52,12 +52,12 @@ def prepare_app(app: web.Application, cms: Any) -> None:
 
 
 # Not trylast: the core's own trylast handler answers every exception, and pluggy would
-# call it first. This one answers only ApiError, so running before plugins' handlers takes
-# nothing from them; a plugin that wants to render ApiError itself uses tryfirst.
+# call it first. This one answers only ApiHTTPError, so running before plugins' handlers takes
+# nothing from them; a plugin that wants to render ApiHTTPError itself uses tryfirst.
 @hookimpl
 def handle_exception(request: web.Request, exception: BaseException, cms: Any) -> Any:
-    """Answer an :class:`ApiError` with its JSON body (the core answers everything else,
+    """Answer an :class:`ApiHTTPError` with its JSON body (the core answers everything else,
     in JSON under ``/api/`` too)."""
-    if isinstance(exception, ApiError):
+    if isinstance(exception, ApiHTTPError):
         return exception.to_response()
     return None

@@ -9,7 +9,7 @@ from aiohttp import web
 from cms.web.api.schemas import ErrorDetail, ErrorResponse
 from cms.web.error_codes import ERROR_CODES
 
-__all__ = ["ApiError", "error_response"]
+__all__ = ["ApiHTTPError", "error_response"]
 
 #: The ``code`` of each status when a view does not name a more precise one.
 DEFAULT_CODES = ERROR_CODES
@@ -39,7 +39,7 @@ def error_response(
     )
 
 
-class ApiError(web.HTTPError):
+class ApiHTTPError(web.HTTPError):
     """Raised by API views; the ``handle_exception`` hook of ``cms.web.api`` answers it.
 
     It is an HTTP exception so the error middleware treats it as an answer, not a crash

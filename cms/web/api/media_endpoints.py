@@ -14,7 +14,7 @@ from aiohttp import BodyPartReader, web
 from pydantic import BaseModel, Field
 
 from cms.contracts import ImageRejected, Media
-from cms.web.api.errors import ApiError
+from cms.web.api.errors import ApiHTTPError
 from cms.web.api.views import ApiView, json_response
 from cms.web.auth import allowed
 from cms.web.images import store_upload
@@ -111,18 +111,18 @@ class MediaUploadView(ApiView):
     async def post(self) -> web.Response:
         user = await self.require_caller()
         if not await allowed(self.site, user, "posts.create"):
-            raise ApiError(403, "Your role does not allow uploading images")
+            raise ApiHTTPError(403, "Your role does not allow uploading images")
         images = self.site.images
         if images is None:
-            raise ApiError(404, "This site takes no uploads: no [images] backend is configured")
+            raise ApiHTTPError(404, "This site takes no uploads: no [images] backend is configured")
         request = self.request
         if request.content_type != "multipart/form-data":
-            raise ApiError(
+            raise ApiHTTPError(
                 415, "Send the image as multipart/form-data, the file in the field named file"
             )
         limit = images.max_bytes
         if request.content_length is not None and request.content_length > limit + FRAMING_BYTES:
-            raise ApiError(413, f"The file is larger than {_size(limit)}; nothing was stored")
+            raise ApiHTTPError(413, f"The file is larger than {_size(limit)}; nothing was stored")
         try:
             reader = await multipart_reader(request)
             upload = None
@@ -135,18 +135,18 @@ class MediaUploadView(ApiView):
                     break  # the rest of the body is not needed
                 await _skip(part)
         except ImageRejected as error:
-            raise ApiError(error.status, error.message) from None
+            raise ApiHTTPError(error.status, error.message) from None
         except MALFORMED_MULTIPART:  # a body that is not valid multipart
-            raise ApiError(400, "The body is not valid multipart/form-data") from None
+            raise ApiHTTPError(400, "The body is not valid multipart/form-data") from None
         if upload is None:
-            raise ApiError(
+            raise ApiHTTPError(
                 422, "Send the image as a file in the multipart field named file", code="invalid"
             )
         try:
             media = await store_upload(self.site, upload, uploader=user)
         except ImageRejected as error:
             code = "too_large" if error.status == 413 else "invalid_image"
-            raise ApiError(error.status, error.message, code=code) from None
+            raise ApiHTTPError(error.status, error.message, code=code) from None
         location = str(request.app.router["api-media-item"].url_for(id=str(media.id)))
         return json_response(
             MediaResponse(data=media_json(self.site, media)),
@@ -161,11 +161,11 @@ class MediaItemView(ApiView):
     async def get(self) -> web.Response:
         user = await self.require_caller()
         if not await allowed(self.site, user, "admin.access"):
-            raise ApiError(403, "Your role does not allow this")
+            raise ApiHTTPError(403, "Your role does not allow this")
         media_id = int(self.request.match_info["id"])
         media = await self.site.storage.get_media(media_id) if 0 < media_id <= _MAX_ID else None
         if media is None:
-            raise ApiError(404, "There is no such image")
+            raise ApiHTTPError(404, "There is no such image")
         return json_response(
             MediaResponse(data=media_json(self.site, media)),
             headers={"Cache-Control": "private, no-cache"},
@@ -177,7 +177,7 @@ async def _skip(part: BodyPartReader) -> None:
     while chunk := await part.read_chunk(16 * 1024):
         read += len(chunk)
         if read > _OTHER_PART_BYTES:
-            raise ApiError(413, f"The field {part.name!r} is too large")
+            raise ApiHTTPError(413, f"The field {part.name!r} is too large")
 
 
 def _size(limit: int) -> str:

@@ -2,7 +2,7 @@
 
 Callers authenticate with ``Authorization: Bearer <token>`` (see :mod:`cms.content.tokens`), or
 with the browser session plus an ``X-CSRF-Token`` header (checked by the CSRF
-middleware). Every error is JSON (:class:`cms.web.api.errors.ApiError`).
+middleware). Every error is JSON (:class:`cms.web.api.errors.ApiHTTPError`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from cms.content.posts import delete_post, save_post
 from cms.content.tokens import user_for_token
 from cms.contracts import MAX_ID, DeleteRefused, Post, PostNotFound, User, VersionConflict
 from cms.contracts.fields import FieldValidationError
-from cms.web.api.errors import ApiError
+from cms.web.api.errors import ApiHTTPError
 from cms.web.api.schemas import ApiModels, ListMeta, ListQuery, post_values
 from cms.web.auth import allowed, current_user
 from cms.web.keys import USER_KEY
@@ -83,14 +83,14 @@ class ApiView(BaseView):
             return await current_user(self.request)
         scheme, _, secret = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
-            raise ApiError(
+            raise ApiHTTPError(
                 401,
                 "Send the token as Authorization: Bearer <token>",
                 headers=_BEARER_CHALLENGE,
             )
         found = await user_for_token(self.site, secret.strip())
         if found is None:
-            raise ApiError(
+            raise ApiHTTPError(
                 401,
                 "This token is not valid: it is unknown, revoked or expired, "
                 "or its user is deactivated",
@@ -105,7 +105,7 @@ class ApiView(BaseView):
         """The calling user; 401 for anonymous calls."""
         user = await self.caller()
         if user is None:
-            raise ApiError(
+            raise ApiHTTPError(
                 401,
                 "Writing needs a token: send Authorization: Bearer <token>",
                 headers=_BEARER_CHALLENGE,
@@ -121,15 +121,15 @@ class ApiView(BaseView):
     def validate(self, model: type[M], data: Any) -> M:
         """``data`` validated by ``model``: 422 with every failing field."""
         if not isinstance(data, dict):
-            raise ApiError(422, "Send a JSON object with the post's fields")
+            raise ApiHTTPError(422, "Send a JSON object with the post's fields")
         try:
             return model.model_validate(data)
         except ValidationError as error:
             raise self.invalid(FieldValidationError.from_pydantic(error)) from None
 
     @staticmethod
-    def invalid(error: FieldValidationError) -> ApiError:
-        return ApiError(422, "Some fields are not valid; see fields", fields=error.errors)
+    def invalid(error: FieldValidationError) -> ApiHTTPError:
+        return ApiHTTPError(422, "Some fields are not valid; see fields", fields=error.errors)
 
     async def read_json(self) -> Any:
         """The request body as JSON: 415 for another content type, 413 past
@@ -139,28 +139,28 @@ class ApiView(BaseView):
         if content_type != "application/json" and not (
             content_type.startswith("application/") and content_type.endswith("+json")
         ):
-            raise ApiError(415, "Send the body as Content-Type: application/json")
+            raise ApiHTTPError(415, "Send the body as Content-Type: application/json")
         if request.charset and request.charset.lower() not in ("utf-8", "utf8"):
-            raise ApiError(415, "Send the JSON body in UTF-8")
+            raise ApiHTTPError(415, "Send the JSON body in UTF-8")
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-            raise ApiError(413, f"The body is larger than {MAX_BODY_BYTES} bytes")
+            raise ApiHTTPError(413, f"The body is larger than {MAX_BODY_BYTES} bytes")
         raw = bytearray()
         async for chunk in request.content.iter_chunked(64 * 1024):
             raw.extend(chunk)
             if len(raw) > MAX_BODY_BYTES:
-                raise ApiError(413, f"The body is larger than {MAX_BODY_BYTES} bytes")
+                raise ApiHTTPError(413, f"The body is larger than {MAX_BODY_BYTES} bytes")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise ApiError(
+            raise ApiHTTPError(
                 400, f"The body is not valid UTF-8 (byte {error.start})", code="invalid_encoding"
             ) from None
         try:
             return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
         except RecursionError:
-            raise ApiError(400, "The JSON is nested too deeply", code="invalid_json") from None
+            raise ApiHTTPError(400, "The JSON is nested too deeply", code="invalid_json") from None
         except ValueError as error:  # JSONDecodeError, and numbers past Python's digit limit
-            raise ApiError(
+            raise ApiHTTPError(
                 400, f"The body is not valid JSON: {str(error)[:200]}", code="invalid_json"
             ) from None
 
@@ -169,7 +169,7 @@ class ApiView(BaseView):
     def post_id(self) -> int:
         post_id = int(self.request.match_info["id"])  # the route only matches digits
         if not 0 < post_id <= MAX_ID:
-            raise ApiError(404, "There is no such post")
+            raise ApiHTTPError(404, "There is no such post")
         return post_id
 
     async def load_post(self, user: User | None) -> Post:
@@ -178,7 +178,7 @@ class ApiView(BaseView):
         if post is None or not (
             post.is_published or await allowed(self.site, user, "posts.edit", post)
         ):
-            raise ApiError(404, "There is no such post")
+            raise ApiHTTPError(404, "There is no such post")
         return post
 
     def expected_version(self, post: Post) -> int | None:
@@ -191,7 +191,7 @@ class ApiView(BaseView):
         for part in header.split(","):
             match = _ETAG.match(part.strip())
             if match is None:
-                raise ApiError(
+                raise ApiHTTPError(
                     400,
                     'If-Match must hold the ETag a GET of the post sent, like "12-3"',
                     code="bad_if_match",
@@ -203,8 +203,8 @@ class ApiView(BaseView):
         return post.version
 
     @staticmethod
-    def changed(current: Post) -> ApiError:
-        return ApiError(
+    def changed(current: Post) -> ApiHTTPError:
+        return ApiHTTPError(
             412,
             f"The post changed since you read it: it is at version {current.version} now. "
             "Nothing was changed; read it again and reapply your change.",
@@ -242,7 +242,7 @@ class PostCollectionView(ApiView):
         query = self.query(ListQuery)
         after = decode_cursor(query.after)
         if user is None and query.status == "draft":
-            raise ApiError(
+            raise ApiHTTPError(
                 401, "Drafts are listed only for signed-in callers", headers=_BEARER_CHALLENGE
             )
         author_id: int | None = None
@@ -307,7 +307,7 @@ class PostCollectionView(ApiView):
     async def post(self) -> web.Response:
         user = await self.require_caller()
         if not await allowed(self.site, user, "posts.create"):
-            raise ApiError(403, "Your role does not allow writing posts")
+            raise ApiHTTPError(403, "Your role does not allow writing posts")
         data = self.validate(self.models.post_input, await self.read_json())
         try:
             post = await save_post(
@@ -329,7 +329,7 @@ class PostItemView(ApiView):
         user = await self.require_caller()
         post = await self.load_post(user)
         if not await allowed(self.site, user, "posts.edit", post):
-            raise ApiError(403, "Your role does not allow changing this post")
+            raise ApiHTTPError(403, "Your role does not allow changing this post")
         return user, post
 
     async def patch(self) -> web.Response:
@@ -353,16 +353,16 @@ class PostItemView(ApiView):
             except FieldValidationError as error:
                 raise self.invalid(error) from None
             except PostNotFound:
-                raise ApiError(404, "The post was deleted") from None
+                raise ApiHTTPError(404, "The post was deleted") from None
             except VersionConflict as conflict:
                 if expected is not None:
                     raise self.changed(conflict.current) from None
                 post = conflict.current
                 if not await allowed(self.site, user, "posts.edit", post):
-                    raise ApiError(403, "Your role does not allow changing this post") from None
+                    raise ApiHTTPError(403, "Your role does not allow changing this post") from None
                 continue
             return self.post_response(saved)
-        raise ApiError(409, "The post kept changing while saving; try again")
+        raise ApiHTTPError(409, "The post kept changing while saving; try again")
 
     def _current_values(self, post: Post) -> dict[str, Any]:
         values: dict[str, Any] = {
@@ -384,9 +384,9 @@ class PostItemView(ApiView):
         except VersionConflict as conflict:
             raise self.changed(conflict.current) from None
         except DeleteRefused as refused:
-            raise ApiError(409, f"This post was not deleted: {refused.message}") from None
+            raise ApiHTTPError(409, f"This post was not deleted: {refused.message}") from None
         except PostNotFound:
-            raise ApiError(404, "There is no such post") from None
+            raise ApiHTTPError(404, "There is no such post") from None
         return web.Response(status=204)
 
 

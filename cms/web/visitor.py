@@ -28,18 +28,18 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from cms.web.keys import CLIENT_KEY, SITE_KEY
+from cms.web.keys import SITE_KEY, VISITOR_KEY
 
 __all__ = [
     "UNKNOWN_ADDRESS",
-    "Client",
     "IPAddress",
     "IPNetwork",
-    "client",
+    "Visitor",
     "client_address",
     "client_scheme",
     "forwarded_client",
     "parse_address",
+    "visitor",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -50,17 +50,17 @@ UNKNOWN_ADDRESS = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
-class Client:
+class Visitor:
     """Who made a request: their IP address (or ``UNKNOWN_ADDRESS``) and scheme."""
 
     address: str
     scheme: str
 
 
-def client(request: web.Request) -> Client:
+def visitor(request: web.Request) -> Visitor:
     """The visitor behind ``request``, worked out on first use and kept on the request."""
-    if CLIENT_KEY in request:
-        return request[CLIENT_KEY]
+    if VISITOR_KEY in request:
+        return request[VISITOR_KEY]
     trusted = request.app[SITE_KEY].settings.server.trusted_proxies
     peer = parse_address(request.remote or "")
     address, scheme = peer, request.scheme
@@ -69,19 +69,19 @@ def client(request: web.Request) -> Client:
         proto = request.headers.get("X-Forwarded-Proto", "").rsplit(",", 1)[-1].strip().lower()
         if proto in ("http", "https"):
             scheme = proto
-    found = Client(UNKNOWN_ADDRESS if address is None else str(address), scheme)
-    request[CLIENT_KEY] = found
+    found = Visitor(UNKNOWN_ADDRESS if address is None else str(address), scheme)
+    request[VISITOR_KEY] = found
     return found
 
 
 def client_address(request: web.Request) -> str:
     """The visitor's IP address (IPv4-mapped IPv6 ones as IPv4), or ``UNKNOWN_ADDRESS``."""
-    return client(request).address
+    return visitor(request).address
 
 
 def client_scheme(request: web.Request) -> str:
     """The scheme the visitor used: ``request.scheme``, or a trusted proxy's word for it."""
-    return client(request).scheme
+    return visitor(request).scheme
 
 
 def forwarded_client(

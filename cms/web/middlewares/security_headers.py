@@ -1,0 +1,21 @@
+"""Headers every response gets: no sniffing, no framing, the Content-Security-Policy, HSTS."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from cms.web.keys import SITE_KEY
+from cms.web.page_assets import CONTENT_SECURITY_POLICY
+
+__all__ = ["security_headers"]
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: headers every response gets, errors and static files too."""
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    if request.app[SITE_KEY].settings.site.base_url.startswith("https://"):
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
