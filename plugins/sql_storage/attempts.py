@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import time
-from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .schema import Schema
+from .parts import StorageParts
 
 __all__ = ["AttemptQueries"]
 
@@ -17,19 +14,8 @@ __all__ = ["AttemptQueries"]
 _ATTEMPT_HORIZON = 24 * 3600
 
 
-class AttemptQueries:
+class AttemptQueries(StorageParts):
     """``record_attempt``, ``recent_attempts``, ``clear_attempts``, ``forget_attempt``."""
-
-    schema: Schema
-
-    if TYPE_CHECKING:  # provided by SqlStorage
-
-        @property
-        def is_sqlite(self) -> bool: ...
-
-        def _reading(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
-
-        def _writing(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
 
     async def record_attempt(self, key: str, window: int, limit: int) -> list[float] | None:
         attempts = self.schema.attempts

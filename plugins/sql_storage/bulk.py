@@ -7,14 +7,15 @@ validates them and owns the file format.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cms.contracts import RecordReader, RecordWriter, SiteNotEmpty
 
+from .parts import StorageParts
 from .schema import Schema
 from .times import aware
 
@@ -98,19 +99,8 @@ class _Writer:
         self.written.add(kind)
 
 
-class BulkTransfer:
+class BulkTransfer(StorageParts):
     """``exporting()`` and ``importing()`` of the storage contract."""
-
-    schema: Schema
-
-    if TYPE_CHECKING:  # provided by SqlStorage
-
-        @property
-        def is_sqlite(self) -> bool: ...
-
-        def _reading(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
-
-        def _writing(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
 
     @asynccontextmanager
     async def exporting(self) -> AsyncIterator[RecordReader]:

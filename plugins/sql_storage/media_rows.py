@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cms.contracts import Media, MediaInUse, Rendition, StoredImage
 
-from .schema import Schema
+from .parts import StorageParts
 from .times import aware
 
 __all__ = ["MediaQueries", "renditions_from_json", "renditions_to_json"]
@@ -51,17 +49,9 @@ def renditions_from_json(value: Any) -> tuple[Rendition, ...]:
     )
 
 
-class MediaQueries:
+class MediaQueries(StorageParts):
     """``create_media``, ``get_media``, ``find_media``, ``list_media``, ``update_media``,
     ``media_usage`` and ``delete_media`` on the ``cms_media`` table."""
-
-    schema: Schema
-
-    if TYPE_CHECKING:  # provided by SqlStorage
-
-        def _reading(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
-
-        def _writing(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
 
     def _media_select(self) -> Select[Any]:
         media, users = self.schema.media, self.schema.users

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
@@ -18,7 +17,7 @@ from cms.contracts import MigrationReport, SchemaOutOfDate
 from .engine import backup_sqlite, prepare_sqlite
 from .errors import translate_errors
 from .migrations import MigrationPlan, apply_plan, plan_migration
-from .schema import Schema
+from .parts import StorageParts
 
 __all__ = ["SchemaMigrations"]
 
@@ -27,20 +26,12 @@ _MIGRATE_LOCK = 73110001
 _MIGRATION_BUSY_TIMEOUT_MS = 600_000
 
 
-class SchemaMigrations:
+class SchemaMigrations(StorageParts):
     """``migrate`` and ``migrate_schema``, mixed into ``SqlStorage``."""
 
-    schema: Schema
     url: str
     sqlite_path: Path | None
     auto_migrate: bool
-
-    if TYPE_CHECKING:  # provided by SqlStorage
-
-        @property
-        def is_sqlite(self) -> bool: ...
-
-        def _writing(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
 
     async def migrate(self) -> list[str]:
         """Apply what :meth:`migrate_schema` applies; return the changes made."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from sqlalchemy import Integer, Select, and_, bindparam, case, null, or_, select, tuple_
 from sqlalchemy.engine import Row
@@ -14,9 +14,8 @@ from cms.contracts import Cursor, Post, Status
 
 from .coalesce import ReadCoalescer
 from .errors import translate_errors
+from .parts import StorageParts
 from .pg_reads import PostgresReadPool
-from .prepared import PreparedRead
-from .schema import Schema
 from .sqlite_reads import SqliteReadPool
 from .text_cache import PAGE_SLOTS, TEXT_COLUMNS, Known, PostTextCache, known_parameters
 from .times import aware
@@ -24,22 +23,12 @@ from .times import aware
 __all__ = ["PostReads"]
 
 
-class PostReads:
+class PostReads(StorageParts):
     """``list_posts``, ``get_post``, ``get_post_by_slug`` and ``page_queries``."""
 
-    schema: Schema
     _sqlite_reads: SqliteReadPool | None
     _pg_reads: PostgresReadPool | None
     _coalescer: ReadCoalescer
-
-    if TYPE_CHECKING:  # provided by SqlStorage
-
-        @property
-        def is_sqlite(self) -> bool: ...
-
-        def _prepare(self, statement: Select[Any]) -> PreparedRead: ...
-
-        async def _read_rows(self, statement: Select[Any], **values: Any) -> list[Any]: ...
 
     def _build_post_reads(self, text_cache_bytes: int) -> None:
         """The hottest reads, built once (and compiled once on SQLite: see sqlite_reads).

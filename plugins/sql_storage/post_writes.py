@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Select, select, text
-from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cms.contracts import Post, PostNotFound, VersionConflict
 
-from .schema import Schema
+from .parts import StorageParts
 from .times import aware
 
 __all__ = ["PostWrites"]
@@ -32,20 +30,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class PostWrites:
+class PostWrites(StorageParts):
     """``create_post``, ``update_post`` and ``delete_post``."""
 
-    schema: Schema
     _post_select: Select[Any]
-
-    if TYPE_CHECKING:  # provided by SqlStorage
-
-        @property
-        def is_sqlite(self) -> bool: ...
-
-        def _writing(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
-
-        def _to_post(self, row: Row[Any] | Mapping[str, Any]) -> Post: ...
 
     async def _free_slug(self, conn: AsyncConnection, base: str, exclude_id: int | None) -> str:
         """``base``, or the first of ``base-2``, ``base-3``... that no other post has; every

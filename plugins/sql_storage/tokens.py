@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cms.contracts import ApiToken
 
-from .schema import Schema
+from .parts import StorageParts
 from .times import aware
 
 __all__ = ["TokenQueries"]
 
 
-class TokenQueries:
+class TokenQueries(StorageParts):
     """``create_token``, ``get_token``, ``get_token_by_hash``, ``list_tokens``,
     ``revoke_token`` and ``touch_token`` on the ``cms_tokens`` table."""
-
-    schema: Schema
-
-    if TYPE_CHECKING:  # provided by SqlStorage
-
-        def _reading(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
-
-        def _writing(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
 
     def _token_select(self) -> Select[Any]:
         tokens, users = self.schema.tokens, self.schema.users

@@ -3,43 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cms.contracts import Role, User, UsernameTaken
 
-from .schema import Schema
+from .parts import StorageParts
 from .times import aware
 
 __all__ = ["UserQueries"]
 
 
-class UserQueries:
+class UserQueries(StorageParts):
     """Users, their roles and the generation that ends their sessions."""
 
-    schema: Schema
     _user_by_id: Select[Any]
 
     def _build_user_reads(self) -> None:
         users = self.schema.users
         self._user_by_id = select(users).where(users.c.id == bindparam("id"))
-
-    if TYPE_CHECKING:  # provided by SqlStorage
-
-        @property
-        def is_sqlite(self) -> bool: ...
-
-        def _reading(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
-
-        def _writing(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
-
-        async def _read_rows(self, statement: Any, **values: Any) -> list[Any]: ...
 
     @staticmethod
     def _to_user(row: Row[Any] | Mapping[str, Any]) -> User:

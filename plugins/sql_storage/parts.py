@@ -1,0 +1,44 @@
+"""What every part of ``SqlStorage`` may use: the schema, connections and compiled reads.
+
+``SqlStorage`` is made of one mixin per concern (post reads and writes, users, attempts,
+tokens, media rows, bulk transfer, migration); each inherits this, so the type checker
+knows what the combined class provides and no part repeats it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Select
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cms.contracts import Post
+
+from .prepared import PreparedRead
+from .schema import Schema
+
+__all__ = ["StorageParts"]
+
+
+class StorageParts:
+    """The shared ground of ``SqlStorage``'s parts (provided by ``SqlStorage`` itself)."""
+
+    schema: Schema
+
+    if TYPE_CHECKING:
+
+        @property
+        def is_sqlite(self) -> bool: ...
+
+        def _reading(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+
+        def _writing(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+
+        def _prepare(self, statement: Select[Any]) -> PreparedRead: ...
+
+        async def _read_rows(self, statement: Select[Any], **values: Any) -> list[Any]: ...
+
+        def _to_post(self, row: Row[Any] | Mapping[str, Any]) -> Post: ...
