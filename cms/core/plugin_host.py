@@ -75,6 +75,9 @@ class PluginHost:
         self.plugins: dict[str, LoadedPlugin] = {}
         #: Every plugin name this site could load, disabled ones included.
         self.known: set[str] = set()
+        # implements() by hook name; hot paths ask on every request. Plugins change only
+        # while the host is loaded (register() clears it).
+        self._implemented: dict[str, bool] = {}
 
     @classmethod
     def load(
@@ -135,6 +138,7 @@ class PluginHost:
 
     def register(self, plugin: object, name: str, *, source: str, version: str = "") -> None:
         """Register one plugin object (usually a module) under ``name``."""
+        self._implemented.clear()
         if name in self.plugins:
             raise PluginError(name, f"is registered twice ({self.plugins[name].source}, {source})")
         try:
@@ -265,7 +269,10 @@ class PluginHost:
     def implements(self, hook: HookRef) -> bool:
         """Whether any plugin implements ``hook`` (lets hot paths skip empty hooks)."""
         name = hook if isinstance(hook, str) else hook.__name__
-        return bool(getattr(self.pm.hook, name).get_hookimpls())
+        known = self._implemented.get(name)
+        if known is None:
+            known = self._implemented[name] = bool(getattr(self.pm.hook, name).get_hookimpls())
+        return known
 
 
 class HookCallError(TypeError):
@@ -281,12 +288,17 @@ def _spec_parameters(hook_name: str) -> tuple[str, ...]:
     return tuple(inspect.signature(spec).parameters)
 
 
+@functools.cache
+def _spec_names(hook_name: str) -> frozenset[str]:
+    return frozenset(_spec_parameters(hook_name))
+
+
 def _checked(hook: HookRef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     """The hook's name, once the call's arguments are exactly those of its specification
     (checked before any plugin runs, so a mistake names the caller, not a plugin)."""
     name = hook if isinstance(hook, str) else hook.__name__
-    expected = _spec_parameters(name)
-    if args or kwargs.keys() != set(expected):
+    if args or kwargs.keys() != _spec_names(name):
+        expected = _spec_parameters(name)
         given = ", ".join([*(repr(arg) for arg in args), *kwargs]) or "nothing"
         missing = [arg for arg in expected if arg not in kwargs]
         unknown = [arg for arg in kwargs if arg not in expected]
