@@ -18,6 +18,7 @@ from cms.web.head_requests import add_routes_with_head
 from cms.web.keys import SITE_KEY
 from cms.web.live_reload import enable_live_reload
 from cms.web.middlewares import (
+    canonical_slash_middleware,
     csrf_middleware,
     error_middleware,
     permission_middleware,
@@ -40,6 +41,7 @@ async def create_app(
     await site.configure()
     app = web.Application(
         middlewares=[
+            canonical_slash_middleware,
             compression_middleware,
             error_middleware,
             session_middleware(site.sessions.storage),

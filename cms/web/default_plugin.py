@@ -20,7 +20,13 @@ from cms.web.views.admin import AdminPostListView, PostCreateView, PostDeleteVie
 from cms.web.views.auth import LoginView, LogoutView, SetupView
 from cms.web.views.base import render_page
 from cms.web.views.media_library import MediaDeleteView, MediaLibraryView
-from cms.web.views.public import HealthView, IndexView, PostDetailView, StaticFileView
+from cms.web.views.public import (
+    HealthView,
+    IndexView,
+    PostDetailView,
+    RobotsView,
+    StaticFileView,
+)
 from cms.web.views.users import AccountView, UserEditView, UserListView
 
 
@@ -30,6 +36,7 @@ def register_routes(cms: Any) -> list[web.RouteDef]:
         web.view("/", IndexView, name="index"),
         web.view("/posts/{slug}", PostDetailView, name="post"),
         web.view("/healthz", HealthView, name="healthz"),
+        web.view("/robots.txt", RobotsView, name="robots"),
         web.view("/static/{theme}/{name:.+}", StaticFileView, name="static"),
         web.view("/setup", SetupView, name="setup"),
         web.view("/login", LoginView, name="login"),

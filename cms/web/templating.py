@@ -53,8 +53,14 @@ def _format_date(value: Any, fmt: str = "%-d %B %Y") -> str:
     return value.strftime(fmt) if value is not None else ""
 
 
+def _machine_time(value: Any) -> str:
+    """A time for ``<time datetime>`` (and feeds): ISO 8601 to the second, with its offset.
+    Python's own isoformat() writes microseconds, which HTML's datetime does not allow."""
+    return value.isoformat(timespec="seconds") if value is not None else ""
+
+
 #: Filters cms gives every theme.
-THEME_FILTERS: dict[str, Callable[..., Any]] = {"date": _format_date}
+THEME_FILTERS: dict[str, Callable[..., Any]] = {"date": _format_date, "iso": _machine_time}
 
 #: Every template name the loader chain knows, listed at start-up; None under --reload.
 TEMPLATE_NAMES_KEY: web.AppKey[frozenset[str] | None] = web.AppKey("cms_template_names")

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from cms.web.views.base import BaseView, decode_cursor, encode_cursor
 
-__all__ = ["HealthView", "IndexView", "PostDetailView", "StaticFileView"]
+__all__ = ["HealthView", "IndexView", "PostDetailView", "RobotsView", "StaticFileView"]
 
 HEALTH_CHECK_TIMEOUT = 3.0
 log = logging.getLogger("cms")
@@ -115,4 +115,23 @@ class StaticFileView(BaseView):
             raise web.HTTPNotFound(reason="No such static file")
         return web.FileResponse(
             path, headers={"Cache-Control": "public, max-age=31536000, immutable"}
+        )
+
+
+class RobotsView(BaseView):
+    """``GET /robots.txt``: crawlers welcome, except where only signed-in people go.
+
+    A plugin replaces it by registering a route named ``robots``.
+    """
+
+    #: Paths no crawler should ask for: pages that only redirect to the sign-in form or
+    #: answer an API client.
+    PRIVATE = ("/admin/", "/api/", "/login", "/logout", "/setup")
+
+    async def get(self) -> web.Response:
+        lines = ["User-agent: *", *(f"Disallow: {path}" for path in self.PRIVATE)]
+        return web.Response(
+            text="\n".join(lines) + "\n",
+            content_type="text/plain",
+            headers={"Cache-Control": "public, max-age=3600"},
         )
