@@ -28,7 +28,7 @@ __all__ = ["BaseView", "decode_cursor", "encode_cursor"]
 class BaseView(web.View):
     """Base for every cms view.
 
-    ``permission`` names what the user must be allowed to do (see ``cms.web.auth.can``);
+    ``permission`` names what the user must be allowed to do (see ``cms.web.auth.allowed``);
     ``permission_middleware`` enforces it before the view runs. ``uses_forms`` makes
     every render carry a CSRF token, so visitors get a session only where they need one.
     """
@@ -56,9 +56,8 @@ class BaseView(web.View):
     async def authorize(self, permission: str, post: Post | None = None) -> User:
         """Object-level check: raise 403 unless the user may do ``permission`` to ``post``."""
         user = await self.user()
-        if not await allowed(self.site, user, permission, post):
+        if user is None or not await allowed(self.site, user, permission, post):
             raise web.HTTPForbidden(reason="Your role does not allow this")
-        assert user is not None
         return user
 
     async def render(
