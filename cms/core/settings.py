@@ -52,6 +52,8 @@ class _Section(BaseModel):
 
 class SiteSection(_Section):
     title: str = Field("My site", min_length=1, max_length=200)
+    #: What the site is about, in a sentence: the home page's meta description.
+    description: str = Field("", max_length=300)
     theme: str = Field("default", min_length=1)
     base_url: str = "http://127.0.0.1:8080"
     posts_per_page: int | None = Field(None, ge=1, le=200)
