@@ -300,6 +300,30 @@ async def test_a_failing_post_saved_hook_does_not_undo_or_fail_the_save(
     assert await site_of(client).storage.get_post(int(post_id)) is None
 
 
+async def test_one_failing_event_plugin_does_not_keep_the_event_from_the_others(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken:
+        @hookimpl
+        def post_saved(self) -> None:
+            raise RuntimeError("the webhook endpoint is down")
+
+    class Saved(Recorder):
+        @hookimpl
+        def post_saved(self, post: Any) -> None:
+            self.record("post_saved", post=post)
+
+    before, after = Saved(), Saved()
+    # Registered in this order, the broken plugin is called between the other two.
+    client = await make_client(plugins=[("before", before), ("broken", Broken()), ("after", after)])
+    await setup_admin(client)
+    assert (await create_post(client, title="Told")).status == 303
+    assert [call["post"].title for call in before.called("post_saved")] == ["Told"]
+    assert [call["post"].title for call in after.called("post_saved")] == ["Told"]
+    message = "plugin 'broken' raised in post_saved: RuntimeError: the webhook endpoint is down"
+    assert message in caplog.text
+
+
 class HalfAStorage:
     name = "half"
 

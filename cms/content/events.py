@@ -7,8 +7,6 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ParamSpec
 
-from cms.core.plugin_host import PluginError
-
 if TYPE_CHECKING:
     from cms.core.site import Site
 
@@ -21,11 +19,15 @@ P = ParamSpec("P")
 async def announce(
     site: Site, hook: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs
 ) -> None:
-    """Call an event hook. A plugin that fails is logged by name; the change stands, so
-    the person who made it is not told it failed and tempted to repeat it."""
+    """Call an event hook. A plugin that fails is logged by name and the others are still
+    told; the change stands, so the person who made it is not told it failed and tempted
+    to repeat it."""
     if not site.plugins.implements(hook):
         return
-    try:
-        await site.plugins.call(hook, *args, **kwargs)
-    except PluginError:
-        log.exception("%s: a plugin failed after the change was stored", hook.__name__)
+    for failure in await site.plugins.tell(hook, *args, **kwargs):
+        log.error(
+            "%s: a plugin failed after the change was stored: %s",
+            hook.__name__,
+            failure,
+            exc_info=failure.__cause__ or failure,
+        )

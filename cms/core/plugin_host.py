@@ -209,6 +209,26 @@ class PluginHost:
         return [result for _, result in await self.call_named(hook, *args, **kwargs)]
 
     @overload
+    async def tell(
+        self, hook: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs
+    ) -> list[PluginError]: ...
+
+    @overload
+    async def tell(self, hook: str, /, **kwargs: Any) -> list[PluginError]: ...
+
+    async def tell(self, hook: HookRef, /, *args: Any, **kwargs: Any) -> list[PluginError]:
+        """Call every implementation of an event hook, each whatever the others did: one
+        plugin that fails does not keep the event from the rest. Return the failures."""
+        hook_name = _checked(hook, args, kwargs)
+        failures: list[PluginError] = []
+        for impl in self._impls(hook_name):
+            try:
+                await _invoke(impl, hook_name, kwargs)
+            except PluginError as error:
+                failures.append(error)
+        return failures
+
+    @overload
     async def first(
         self, hook: Callable[P, object], /, *args: P.args, **kwargs: P.kwargs
     ) -> Any: ...
