@@ -7,7 +7,9 @@ import re
 from typing import Any
 
 import pytest
+from aiohttp import web
 
+from cms import hookimpl
 from tests.conftest import ClientFactory, create_post, setup_admin
 
 
@@ -46,6 +48,29 @@ async def test_only_addresses_a_route_has_are_redirected(site: Any) -> None:
     assert response.status == 404 and str(response.url).endswith("/posts/nothing-here")
     # A form posted to the other address is not silently turned into a GET.
     assert (await site.post("/login/", data={}, allow_redirects=False)).status in (403, 404, 405)
+
+
+class PagesAtTheTop:
+    """A route like the pages #14 brings: any one segment at the top of the site."""
+
+    @hookimpl
+    def register_routes(self) -> list[web.RouteDef]:
+        return [web.view("/{slug}", TopLevelPage, name="top-level-page")]
+
+
+class TopLevelPage(web.View):
+    async def get(self) -> web.Response:
+        return web.Response(text=self.request.match_info["slug"])
+
+
+async def test_no_redirect_can_lead_to_another_host(make_client: ClientFactory) -> None:
+    """``/\\evil.example/`` matches nothing, but ``/\\evil.example`` would match ``/{slug}``;
+    a browser reads ``Location: /\\evil.example`` as ``//evil.example``: never sent."""
+    client = await make_client(plugins=[("pages", PagesAtTheTop())])
+    assert (await client.get("/about/", allow_redirects=False)).headers["Location"] == "/about"
+    for path in ("/%5Cevil.example/", "/%5C%5Cevil.example/", "/admin//"):
+        response = await client.get(path, allow_redirects=False)
+        assert response.status != 301, (path, response.headers.get("Location"))
 
 
 async def test_robots_txt_keeps_crawlers_out_of_the_admin(site: Any) -> None:

@@ -19,7 +19,8 @@ async def canonical_slash_middleware(request: web.Request, handler: Handler) -> 
     if request.match_info.http_exception is None or request.method not in _SAFE:
         return await handler(request)
     path = request.path
-    if path == "/" or "//" in path:
+    # Never a Location a browser could read as another host: "//host" or "/\\host".
+    if path == "/" or "//" in path or "\\" in path:
         return await handler(request)
     other = path[:-1] if path.endswith("/") else path + "/"
     match = await request.app.router.resolve(request.clone(rel_url=other))
