@@ -388,7 +388,7 @@ class FieldsPlugin:
         return [
             PostField("subtitle", str, max_length=20),
             PostField("rating", int, min=1, max=5),
-            PostField("featured", bool),
+            PostField("pinned", bool),
         ]
 
 
@@ -401,7 +401,7 @@ async def test_plugin_fields_are_edited_validated_and_shown(
     form = await (await client.get("/admin/posts/new")).text()
     assert input_value(form, "subtitle") == ""
     assert input_value(form, "rating") == ""
-    assert re.search(r'<input type="checkbox"[^>]*name="featured"', form)
+    assert re.search(r'<input type="checkbox"[^>]*name="pinned"', form)
     assert re.search(r'<input[^>]*type="number"[^>]*name="rating"[^>]*min="1"[^>]*max="5"', form)
 
     response = await create_post(
@@ -410,22 +410,22 @@ async def test_plugin_fields_are_edited_validated_and_shown(
         slug="with-fields",
         subtitle="A fine day",
         rating="4",
-        featured="on",
+        pinned="on",
     )
     post_id = await post_id_from(response)
     stored = await site_of(client).storage.get_post(post_id)
     assert stored is not None
-    assert stored.extra == {"subtitle": "A fine day", "rating": 4, "featured": True}
+    assert stored.extra == {"subtitle": "A fine day", "rating": 4, "pinned": True}
 
     page = await (await client.get("/posts/with-fields")).text()
     assert re.search(r"<dt>Subtitle</dt>\s*<dd>A fine day</dd>", page)
     assert re.search(r"<dt>Rating</dt>\s*<dd>4</dd>", page)
-    assert re.search(r"<dt>Featured</dt>\s*<dd>Yes</dd>", page)
+    assert re.search(r"<dt>Pinned</dt>\s*<dd>Yes</dd>", page)
 
     edit = await (await client.get(f"/admin/posts/{post_id}/edit")).text()
     assert input_value(edit, "subtitle") == "A fine day"
     assert input_value(edit, "rating") == "4"
-    assert re.search(r'<input type="checkbox"[^>]*name="featured"[^>]*checked', edit)
+    assert re.search(r'<input type="checkbox"[^>]*name="pinned"[^>]*checked', edit)
 
     bad = await create_post(
         client,
@@ -434,7 +434,7 @@ async def test_plugin_fields_are_edited_validated_and_shown(
         body="keep me",
         subtitle="Still here",
         rating="9",
-        featured="on",
+        pinned="on",
     )
     assert bad.status == 422
     html = await bad.text()
@@ -447,7 +447,7 @@ async def test_plugin_fields_are_edited_validated_and_shown(
     assert input_value(html, "subtitle") == "Still here"
     assert input_value(html, "title") == "Bad rating"
     assert textarea_value(html, "body") == "keep me"
-    assert re.search(r'<input type="checkbox"[^>]*name="featured"[^>]*checked', html)
+    assert re.search(r'<input type="checkbox"[^>]*name="pinned"[^>]*checked', html)
     assert await site_of(client).storage.get_post_by_slug("bad-rating") is None
 
     too_long = await create_post(client, title="Long", slug="long", subtitle="x" * 21)

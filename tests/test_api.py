@@ -31,6 +31,12 @@ CORE_KEYS = {
     "editor",
     "version",
     "image",
+    "kind",
+    "tags",
+    "featured",
+    "custom_excerpt",
+    "excerpt",
+    "url",
 }
 
 
@@ -146,7 +152,7 @@ async def test_plugin_fields_are_validated_stored_and_sent(make_client: ClientFa
         subtitle="Sub",
         rating=4,
         score=2.5,
-        featured=True,
+        pinned=True,
         event_at="2030-01-02T03:04:05+01:00",
         mood="calm",
     )
@@ -155,11 +161,11 @@ async def test_plugin_fields_are_validated_stored_and_sent(make_client: ClientFa
         "summary",
         "rating",
         "score",
-        "featured",
+        "pinned",
         "event_at",
         "mood",
     }
-    assert post["rating"] == 4 and post["featured"] is True and post["summary"] is None
+    assert post["rating"] == 4 and post["pinned"] is True and post["summary"] is None
     assert post["event_at"] == "2030-01-02T02:04:05Z"  # stored in UTC
 
     response = await api.patch(f"/api/posts/{post['id']}", json={"rating": 5}, headers=auth)

@@ -78,7 +78,7 @@ def test_the_bench_runs_end_to_end_and_leaves_nothing_running(tmp_path: Path) ->
     expected = {("reference", "post")} | {
         (f"sqlite-{size}", target)
         for size in (20, 40)
-        for target in ("post", "post-any", "index", "index-deep", "api")
+        for target in ("post", "post-any", "index", "index-deep", "tag", "tag-deep", "api")
     }
     assert set(cells) == expected, sorted(cells)
     for key, row in cells.items():

@@ -23,7 +23,7 @@ from cms import PostField, Text, hookimpl
 from cms.content.export import ExportError, export_site, import_site
 from cms.content.rendering import render_markdown
 from cms.content.tokens import issue_token, user_for_token
-from cms.contracts import SiteNotEmpty, User
+from cms.contracts import MenuItem, SiteNotEmpty, User
 from cms.core.passwords import Passwords
 from cms.core.settings import load_settings
 from cms.core.site import Site
@@ -52,7 +52,7 @@ class FieldsPlugin:
             PostField("summary", Text),
             PostField("rating", int),
             PostField("score", float),
-            PostField("featured", bool),
+            PostField("pinned", bool),
             PostField("event_at", datetime),
             PostField("mood", str, choices=["calm", "busy"]),
         ]
@@ -100,7 +100,7 @@ async def fill(site: Site) -> dict[str, Any]:
             "summary": "Long\ntext " * 100,
             "rating": 2**40,
             "score": 0.1 + 0.2,
-            "featured": True,
+            "pinned": True,
             "event_at": EVENT_TIME,
             "mood": "calm",
         },
@@ -116,8 +116,47 @@ async def fill(site: Site) -> dict[str, Any]:
         author_id=admin.id,
     )
     await storage.delete_post(gone.id)  # ids keep their gap
+    # What 0.3 added (format version 2): tags (one renamed, so it has an old slug), a page,
+    # a featured post with its own excerpt, a post scheduled a year ahead, menus, a profile.
+    await storage.update_post(
+        first.id,
+        {
+            "tags": [("Python", "python"), ("Old name", "old-name")],
+            "featured": True,
+            "custom_excerpt": "By hand.",
+        },
+        editor_id=editor.id,
+    )
+    old = await storage.get_tag("old-name")
+    assert old is not None
+    await storage.rename_tag(old.id, "New name", "new-name")
+    await storage.create_post(
+        {
+            "title": "About",
+            "slug": "about",
+            "body": "Us",
+            "html": "<p>Us</p>\n",
+            "status": "published",
+            "kind": "page",
+        },
+        author_id=admin.id,
+    )
+    soon = await storage.create_post(
+        {
+            "title": "Soon",
+            "slug": "soon",
+            "body": "Later",
+            "html": "<p>Later</p>\n",
+            "status": "published",
+            "published_at": datetime.now(UTC) + timedelta(days=365),
+            "tags": [("Python", "python")],
+        },
+        author_id=author.id,
+    )
+    await storage.set_menu("primary", [MenuItem("Home", "/"), MenuItem("About", "/about")])
+    await storage.update_profile(author.id, display_name="Ada A.", bio="Writes.", avatar=None)
     issued = await issue_token(site, "author-3", label="CI")
-    return {"secret": issued.secret, "first": first.id, "draft": draft.id}
+    return {"secret": issued.secret, "first": first.id, "draft": draft.id, "last": soon.id}
 
 
 async def everything(site: Site) -> dict[str, Any]:
@@ -137,12 +176,18 @@ async def everything(site: Site) -> dict[str, Any]:
                     u.is_active,
                     u.session_generation,
                     u.created_at,
+                    u.display_name,
+                    u.bio,
                 )
                 for u in users
             ]
         ),
         "posts": sorted(posts, key=lambda post: post.id),
+        "pages": await storage.list_posts(limit=1000, order="updated", kind="page"),
         "tokens": tokens,
+        "tags": await storage.list_tags(),
+        "moved": await storage.tag_moved_to("old-name"),
+        "menus": await storage.get_menus(),
     }
 
 
@@ -202,12 +247,25 @@ async def test_round_trip_is_lossless(
     target = await open_site(site_dir, storage_settings, FIELDS)
     sites.append(target)
     summary = await import_site(target, path)
-    assert summary.counts == {"users": 3, "posts": 2, "tokens": 1, "media": 0, "settings": 0}
+    assert summary.counts == {
+        "users": 3,
+        "posts": 4,
+        "tags": 2,
+        "post_tags": 3,
+        "tag_redirects": 1,
+        "publications": 1,
+        "tokens": 1,
+        "media": 0,
+        "menus": 1,
+        "settings": 0,
+    }
 
     assert await everything(target) == await everything(source)
     post = await target.storage.get_post(facts["first"])
     assert post is not None
-    assert (post.version, post.author, post.editor) == (2, "author-3", "editor.two")
+    assert (post.version, post.author, post.editor) == (3, "author-3", "editor.two")
+    assert post.tag_names == ["Python", "New name"] and post.featured
+    assert post.excerpt == "By hand." and post.byline == "Ada A."
     assert post.event_at == EVENT_TIME and post.rating == 2**40 and post.score == 0.1 + 0.2
     # The API token still works on the new site (its digest moved, never the secret).
     found = await user_for_token(target, facts["secret"])
@@ -217,7 +275,7 @@ async def test_round_trip_is_lossless(
         {"title": "New", "slug": "new", "body": "", "html": "", "status": "draft"},
         author_id=None,
     )
-    assert fresh.id == facts["draft"] + 1
+    assert fresh.id == facts["last"] + 1
     newcomer = await target.storage.create_user("newcomer", "x" * 20, "author")
     assert newcomer is not None and newcomer.id == 4
 
@@ -239,7 +297,7 @@ async def test_reexport_gives_the_same_content(
     manifests = [json.loads(files.pop("manifest.json")) for files in (first, second)]
     assert first == second
     for manifest in manifests:
-        assert manifest["format"] == "cms-export" and manifest["version"] == 1
+        assert manifest["format"] == "cms-export" and manifest["version"] == 2
         del manifest["created_at"], manifest["source"]
     assert manifests[0] == manifests[1]
 
@@ -254,12 +312,17 @@ async def test_export_is_one_snapshot_and_the_archive_is_private(
         "manifest.json",
         "users.jsonl",
         "posts.jsonl",
+        "tags.jsonl",
+        "post_tags.jsonl",
+        "tag_redirects.jsonl",
+        "publications.jsonl",
         "tokens.jsonl",
         "media.jsonl",
+        "menus.jsonl",
         "settings.jsonl",
     ]
     manifest = json.loads(files["manifest.json"])
-    assert manifest["counts"]["posts"] == 2
+    assert manifest["counts"]["posts"] == 4
     assert {f["name"] for f in manifest["fields"]} >= {"subtitle", "event_at"}
     user = json.loads(files["users.jsonl"].splitlines()[0])
     assert user["password_hash"].startswith("$argon2")
@@ -379,7 +442,8 @@ async def test_invalid_records_are_listed_and_nothing_is_written(
         post.update(status="bogus", rating="lots")
         draft = json.loads(lines[1])
         draft["author_id"] = 99
-        files["posts.jsonl"] = b"\n".join(json.dumps(p).encode() for p in (post, draft)) + b"\n"
+        lines[:2] = [json.dumps(p).encode() for p in (post, draft)]
+        files["posts.jsonl"] = b"\n".join(lines) + b"\n"
         rechecksum(files)
 
     rebuild(path, bad, edit)
@@ -404,11 +468,11 @@ async def test_an_export_from_a_newer_cms_or_with_unknown_fields_is_refused(
 
     def bump(files: dict[str, bytes]) -> None:
         manifest = json.loads(files["manifest.json"])
-        manifest["version"] = 2
+        manifest["version"] = 3
         files["manifest.json"] = json.dumps(manifest).encode()
 
     rebuild(path, newer, bump)
-    assert "format version 2, made by a newer cms" in await refused(empty_site, newer)
+    assert "format version 3, made by a newer cms" in await refused(empty_site, newer)
 
     plain = await open_site(
         site_dir, {"backend": "sqlite", "options": {"path": str(tmp_path / "plain.db")}}
@@ -492,9 +556,7 @@ async def test_sqlite_site_moves_to_postgres_through_the_cli(
         run_cms, "export", "-o", "first.tar.gz", "--settings", settings, cwd=tmp_path, timeout=180
     )
     assert result.returncode == 0, output_of(result)
-    assert result.stdout.strip() == (
-        f"Exported {USERS} users, {POSTS} posts, 0 tokens, 0 media, 0 settings to first.tar.gz"
-    )
+    assert result.stdout.strip() == (f"Exported {USERS} users, {POSTS} posts to first.tar.gz")
     assert "Exporting posts" in result.stderr  # the progress bar, on stderr
 
     # Switch the settings to PostgreSQL; create its schema; import.

@@ -30,7 +30,7 @@ class AllTypes:
             PostField("summary", Text, max_length=500),
             PostField("rating", int, min=1, max=5),
             PostField("score", float, min=0),
-            PostField("featured", bool),
+            PostField("pinned", bool),
             PostField("event_at", datetime, label="Event"),
             PostField("mood", str, choices=[("calm", "Calm"), ("happy", "Happy!")], default="calm"),
             PostField("colour", str, choices=["red", "green"]),
@@ -42,7 +42,7 @@ VALUES: dict[str, Any] = {
     "summary": "Line one\nLine two",
     "rating": 4,
     "score": 2.5,
-    "featured": True,
+    "pinned": True,
     "event_at": datetime(2024, 5, 1, 9, 30, 15, tzinfo=UTC),
     "mood": "happy",
     "colour": "green",
@@ -92,8 +92,8 @@ async def test_every_type_gets_an_input_suited_to_it(site: TestSite) -> None:
     assert 'type="number"' in rating and 'min="1"' in rating and 'max="5"' in rating
     assert 'step="1"' in rating
     assert 'step="any"' in tag(form, "score")
-    featured = tag(form, "featured")
-    assert 'type="checkbox"' in featured and "required" not in featured
+    pinned = tag(form, "pinned")
+    assert 'type="checkbox"' in pinned and "required" not in pinned
     assert 'type="datetime-local"' in tag(form, "event_at")
     assert re.search(r'for="field-event_at">Event <span class="form-field__hint">\(UTC\)', form)
     assert selected(form, "mood") == ["calm"]  # the default
@@ -112,7 +112,7 @@ async def test_every_type_round_trips_through_the_form(site: TestSite) -> None:
     assert textarea(form, "summary") == "Line one\nLine two"
     assert value_of(form, "rating") == "4"
     assert value_of(form, "score") == "2.5"
-    assert "checked" in tag(form, "featured")
+    assert "checked" in tag(form, "pinned")
     event = tag(form, "event_at")
     assert 'value="2024-05-01T09:30:15"' in event and 'step="1"' in event  # seconds kept
     assert selected(form, "mood") == ["happy"]
@@ -120,7 +120,7 @@ async def test_every_type_round_trips_through_the_form(site: TestSite) -> None:
 
     # Saved again as the form shows it, nothing changes.
     data = {"title": "All", "slug": post.slug, "body": "", "status": "published"}
-    data.update(version=str(post.version), summary=textarea(form, "summary"), featured="on")
+    data.update(version=str(post.version), summary=textarea(form, "summary"), pinned="on")
     for name in ("subtitle", "rating", "score", "event_at"):
         data[name] = value_of(form, name)
     data.update(mood="happy", colour="green")
@@ -140,12 +140,12 @@ async def test_a_minute_precise_time_shows_without_seconds(site: TestSite) -> No
 async def test_an_unchecked_box_and_emptied_inputs_clear_values(site: TestSite) -> None:
     post = await site.create_post(title="All", **VALUES)
     emptied = {name: None for name in VALUES if name != "subtitle"}
-    changed = await site.edit_post(post.id, **{**emptied, "featured": False})
-    assert changed.featured is False
+    changed = await site.edit_post(post.id, **{**emptied, "pinned": False})
+    assert changed.pinned is False
     assert changed.mood is None and changed.rating is None and changed.event_at is None
     assert changed.summary is None
     form = await site.get_page(f"/admin/posts/{post.id}/edit")
-    assert "checked" not in tag(form, "featured")
+    assert "checked" not in tag(form, "pinned")
 
 
 @pytest.mark.parametrize(
@@ -189,7 +189,7 @@ async def test_a_value_that_breaks_a_rule_is_refused_beside_its_field(
         assert shown == sent
     else:
         assert value_of(result.html, field) == sent
-    assert "checked" in tag(result.html, "featured")
+    assert "checked" in tag(result.html, "pinned")
     assert await site.site.storage.get_post_by_slug("kept") is None  # nothing was saved
 
 
@@ -203,7 +203,7 @@ async def test_the_post_page_shows_every_field_with_a_value(site: TestSite) -> N
     assert rows["Subtitle"] == "A fine day"
     assert rows["Rating"] == "4"
     assert rows["Score"] == "2.5"
-    assert rows["Featured"] == "Yes"
+    assert rows["Pinned"] == "Yes"
     assert rows["Event"] == '<time datetime="2024-05-01T09:30:15+00:00">2024-05-01 09:30</time>'
     assert rows["Mood"] == "Happy!"  # the choice's label
     assert rows["Colour"] == "green"
@@ -211,7 +211,7 @@ async def test_the_post_page_shows_every_field_with_a_value(site: TestSite) -> N
     bare = await site.create_post(title="Bare", subtitle="only this")
     labels = re.findall(r"<dt>(.*?)</dt>", await site.get_page(f"/posts/{bare.slug}"))
     # No value, no row; an unchecked box is a value ("No"), and so is a default choice.
-    assert labels == ["Subtitle", "Featured", "Mood"]
+    assert labels == ["Subtitle", "Pinned", "Mood"]
 
 
 async def test_field_snippets_render_in_the_page_and_the_head(tmp_path: Path) -> None:
@@ -307,7 +307,7 @@ def test_the_schema_describes_each_field_for_openapi() -> None:
     assert properties["rating"]["anyOf"][0]["minimum"] == 1
     assert properties["rating"]["anyOf"][0]["maximum"] == 5
     assert properties["score"]["anyOf"][0]["type"] == "number"
-    assert properties["featured"]["anyOf"][0] == {"type": "boolean"}
+    assert properties["pinned"]["anyOf"][0] == {"type": "boolean"}
     assert properties["event_at"]["anyOf"][0] == {"type": "string", "format": "date-time"}
     assert properties["event_at"]["title"] == "Event"
     mood = properties["mood"]

@@ -83,7 +83,9 @@ async def _compare(client: TestClient[Any, Any], path: str) -> None:
 async def test_every_get_route_answers_head(make_client: ClientFactory) -> None:
     client = await make_client(plugins=[("views", ViewPlugin())])
     await setup_admin(client)
-    response = await create_post(client, title="Heads up", slug="heads-up", body="Hello *there*.")
+    response = await create_post(
+        client, title="Heads up", slug="heads-up", body="Hello *there*.", tags="Heads up"
+    )
     assert response.status == 303
     site = site_of(client)
     post = await site.storage.get_post_by_slug("heads-up")
@@ -96,9 +98,19 @@ async def test_every_get_route_answers_head(make_client: ClientFactory) -> None:
         "theme": site.theme.name,
         "name": static,
         "filename": static,
+        "username": "admin",
     }
     paths = _paths(client, values)
-    assert {"/", "/posts/heads-up", "/healthz", "/plugin-page", "/api/posts"} <= set(paths)
+    assert {
+        "/",
+        "/posts/heads-up",
+        "/tags/heads-up",
+        "/heads-up",
+        "/authors/admin",
+        "/healthz",
+        "/plugin-page",
+        "/api/posts",
+    } <= set(paths)
     for path in paths:  # signed in: the admin's pages answer 200
         await _compare(client, path)
     client.session.cookie_jar.clear()

@@ -424,6 +424,9 @@ async def test_hook_register_admin_menu_items(make_client: ClientFactory) -> Non
     assert labels == [
         "Posts",
         "New post",
+        "Pages",
+        "Tags",
+        "Navigation",
         "Media",
         "Users",
         "API tokens",
@@ -441,6 +444,7 @@ async def test_hook_register_admin_menu_items(make_client: ClientFactory) -> Non
     await login(client, "ann", ADMIN_PASSWORD)
     nav = (await (await client.get("/admin/")).text()).split('aria-label="Admin"')[1]
     assert "Analytics" not in nav and ">Users<" not in nav and "Help" in nav
+    assert ">Pages<" not in nav and ">Tags<" not in nav and ">Navigation<" not in nav
 
 
 class Assets(Recorder):

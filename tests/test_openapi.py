@@ -24,13 +24,19 @@ from tests.plugins import api_fields
 Client = TestClient[Any, Any]
 TEST_PLUGINS = Path(__file__).resolve().parent / "plugins"
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
-PLUGIN_FIELDS = {"subtitle", "summary", "rating", "score", "featured", "event_at", "mood"}
+PLUGIN_FIELDS = {"subtitle", "summary", "rating", "score", "pinned", "event_at", "mood"}
 OPERATIONS = {
     ("/api/posts", "get"): "listPosts",
     ("/api/posts", "post"): "createPost",
     ("/api/posts/{id}", "get"): "getPost",
     ("/api/posts/{id}", "patch"): "updatePost",
     ("/api/posts/{id}", "delete"): "deletePost",
+    ("/api/pages", "get"): "listPages",
+    ("/api/pages", "post"): "createPage",
+    ("/api/pages/{id}", "get"): "getPage",
+    ("/api/pages/{id}", "patch"): "updatePage",
+    ("/api/pages/{id}", "delete"): "deletePage",
+    ("/api/tags", "get"): "listTags",
     ("/api/openapi.json", "get"): "getOpenApi",
     ("/api/media", "post"): "uploadMedia",
     ("/api/media/{id}", "get"): "getMedia",
@@ -84,7 +90,15 @@ async def test_the_document_describes_every_operation(make_client: ClientFactory
                     assert schema == {"$ref": "#/components/schemas/ErrorResponse"}
     assert set(post["patch"]["responses"]) >= {"200", "400", "412", "413", "415", "422"}
     assert post["get"]["responses"]["200"]["headers"]["ETag"]["required"] is True
-    assert [p["name"] for p in posts["get"]["parameters"]] == ["status", "author", "after", "limit"]
+    assert [p["name"] for p in posts["get"]["parameters"]] == [
+        "status",
+        "tag",
+        "author",
+        "after",
+        "limit",
+    ]
+    pages = document["paths"]["/api/pages"]["get"]["parameters"]
+    assert [p["name"] for p in pages] == ["status", "author", "after", "limit"]
 
 
 async def test_the_schemas_come_from_the_models_with_plugin_fields(
@@ -112,6 +126,12 @@ async def test_the_schemas_come_from_the_models_with_plugin_fields(
             "editor",
             "version",
             "image",
+            "kind",
+            "tags",
+            "featured",
+            "custom_excerpt",
+            "excerpt",
+            "url",
         }
         | PLUGIN_FIELDS
     )
@@ -188,7 +208,7 @@ async def test_schemathesis_finds_no_server_error_or_undocumented_answer(
         await server.kill()
     report = f"{result.stdout}\n{result.stderr}"
     assert result.returncode == 0, report
-    assert "7 selected / 7 total" in report, report
+    assert "13 selected / 13 total" in report, report
     cases = re.search(r"(\d+) generated, (\d+) passed", report)
     assert cases is not None and int(cases.group(1)) >= 300, report
     print(report)  # the summary, with the seed that reproduces this run (pytest -s)

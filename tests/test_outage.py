@@ -83,10 +83,10 @@ async def test_pages_are_themed_503_while_the_database_is_down(
 
     await asyncio.to_thread(throwaway_postgres.stop)
     try:
-        for path in ("/", "/posts/still-here", "/admin/", "/admin/posts/new"):
+        for path in ("/", "/posts/still-here", "/about", "/tags", "/admin/", "/admin/posts/new"):
             await expect_themed_503(client, path)
         # An error page for a signed-in visitor cannot load the user: still the themed page.
-        missing = await client.get("/nowhere")
+        missing = await client.get("/no/where")
         assert missing.status == 404
         assert 'class="error-page"' in await missing.text()
         form = {"title": "t", "slug": "", "body": "", "status": "draft", "csrf_token": token}
@@ -260,6 +260,17 @@ def every_storage_call(now: datetime) -> dict[str, Callable[[Any], Awaitable[Any
         "update_media": lambda s: s.update_media(1, image),
         "media_usage": lambda s: s.media_usage(["a" * 64]),
         "delete_media": lambda s: s.delete_media(1),
+        "list_tags": lambda s: s.list_tags(),
+        "get_tag": lambda s: s.get_tag("t"),
+        "get_tag_by_id": lambda s: s.get_tag_by_id(1),
+        "tag_moved_to": lambda s: s.tag_moved_to("t"),
+        "rename_tag": lambda s: s.rename_tag(1, "T", "t"),
+        "merge_tags": lambda s: s.merge_tags(1, 2),
+        "delete_tag": lambda s: s.delete_tag(1),
+        "claim_due_publications": lambda s: s.claim_due_publications(),
+        "get_menus": lambda s: s.get_menus(),
+        "set_menu": lambda s: s.set_menu("primary", []),
+        "update_profile": lambda s: s.update_profile(1, display_name="A", bio=None, avatar=None),
     }
 
 

@@ -285,6 +285,11 @@ BAD_SETTINGS: dict[str, tuple[str, list[str], list[str]]] = {
         [],
         [r"\[storage\] options", r"pathh", r"'x'", r"allowed keys: .*\bpath\b"],
     ),
+    "an unknown time zone": (
+        '[site]\ntimezone = "Mars/Olympus"\n',
+        [],
+        [r"\[site\] timezone", r"Mars/Olympus", r"IANA time zone name", r"Europe/Paris"],
+    ),
     "a section that is not a table": (
         "server = 5\n",
         [],

@@ -47,7 +47,7 @@ class FieldsPlugin:
             PostField("summary", Text),
             PostField("rating", int),
             PostField("score", float),
-            PostField("featured", bool),
+            PostField("pinned", bool),
             PostField("event_at", datetime),
         ]
 
@@ -493,7 +493,7 @@ async def test_plugin_field_values_round_trip(open_storage: StorageFactory) -> N
         "summary": "Long\ntext " * 500,
         "rating": 2**40,
         "score": 3.25,
-        "featured": True,
+        "pinned": True,
         "event_at": EVENT_TIME,
     }
     post = await new_post(storage, "With fields", **values)
@@ -508,7 +508,7 @@ async def test_plugin_field_values_round_trip(open_storage: StorageFactory) -> N
         assert found.subtitle == values["subtitle"]
         assert found["rating"] == 2**40
         assert isinstance(found.rating, int) and isinstance(found.score, float)
-        assert found.featured is True
+        assert found.pinned is True
         # The same instant, told in UTC.
         assert found.event_at == EVENT_TIME
         assert found.event_at.utcoffset() == timedelta(0)
@@ -518,9 +518,9 @@ async def test_plugin_field_values_round_trip(open_storage: StorageFactory) -> N
     assert empty.extra == dict.fromkeys(values)
 
     changed = await storage.update_post(
-        post.id, {"featured": False, "rating": -3, "score": None}, editor_id=None
+        post.id, {"pinned": False, "rating": -3, "score": None}, editor_id=None
     )
-    assert changed.extra == {**values, "featured": False, "rating": -3, "score": None}
+    assert changed.extra == {**values, "pinned": False, "rating": -3, "score": None}
     assert await storage.get_post(post.id) == changed
 
 

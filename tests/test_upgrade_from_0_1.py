@@ -16,7 +16,14 @@ import asyncpg
 import pytest
 
 from tests.cli_support import output_of, run_cms
-from tests.conftest import POSTGRES_URL_ENV, ClientFactory, login, reset_postgres, service_url
+from tests.conftest import (
+    POSTGRES_URL_ENV,
+    ClientFactory,
+    login,
+    reset_postgres,
+    service_url,
+    site_of,
+)
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "site_made_by_0_1"
 PASSWORD = "correct horse battery staple"
@@ -56,6 +63,19 @@ async def served_as_before(client: Any) -> None:
     assert (await login(client, "admin", PASSWORD)).status == 303
     admin = await (await client.get("/admin/")).text()
     assert all(title in admin for title in [*PUBLISHED, "A draft"])
+    # What 0.3 added works on the upgraded site: its posts are posts (not featured, no
+    # tags), its menu is Home, and they take tags; its pages list is empty.
+    assert '<a class="site-nav__link" href="/" aria-current="page">Home</a>' in index
+    storage = site_of(client).storage
+    old = await storage.get_post_by_slug("winter-notes-1")
+    assert old is not None
+    assert (old.kind, old.featured, old.tags, old.custom_excerpt) == ("post", False, (), None)
+    await storage.update_post(old.id, {"tags": [("Winter", "winter")]}, editor_id=None)
+    tagged = await (await client.get("/tags/winter")).text()
+    assert "Winter notes 1" in tagged and "Winter notes 2" not in tagged
+    assert "No pages yet." in await (await client.get("/admin/pages")).text()
+    # Nothing of 0.1 is announced as newly published on the way.
+    assert await storage.claim_due_publications() == []
 
 
 async def test_a_sqlite_site_of_0_1_upgrades_by_itself(
@@ -81,7 +101,7 @@ def test_an_export_of_0_1_imports(tmp_path: Path) -> None:
     assert migrated.returncode == 0, output_of(migrated)
     imported = run_cms("import", FIXTURE / "export.tar.gz", cwd=tmp_path)
     assert imported.returncode == 0, output_of(imported)
-    assert "Imported 1 users, 4 posts, 2 tokens, 0 media, 0 settings" in imported.stdout
+    assert "Imported 1 users, 4 posts, 2 tokens" in imported.stdout
     with sqlite3.connect(tmp_path / "cms.db") as db:
         titles = sorted(row[0] for row in db.execute("SELECT title FROM cms_posts"))
     assert titles == ["A draft", *sorted(PUBLISHED)]

@@ -214,7 +214,7 @@ def register_post_fields(cms: Any) -> list[PostField]:
         # PostField("subtitle", str, label="Subtitle", max_length=200, help="Under the title"),
         # PostField("summary", Text, label="Summary"),  # long text: from cms import Text
         # PostField("rating", int, min=1, max=5),
-        # PostField("featured", bool),
+        # PostField("pinned", bool),
         # PostField("mood", str, choices=["calm", "happy"], default="calm"),
     ]
 '''

@@ -42,6 +42,7 @@ SITE_TEMPLATE = """\
 title = "{title}"
 theme = "default"
 base_url = "http://127.0.0.1:8080"
+timezone = "UTC"  # an IANA name (Europe/Paris): the admin's "Publish at" reads it
 
 [server]
 host = "127.0.0.1"

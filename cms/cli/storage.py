@@ -141,7 +141,7 @@ def export_command(settings_path: Path | None, output: Path | None) -> None:
         _fail(f"cannot export: {error}")
     except OSError as error:
         _fail(f"cannot write {target}: {error.strerror or error}")
-    counts = ", ".join(f"{count} {kind}" for kind, count in summary.counts.items())
+    counts = _counted(summary.counts)
     click.echo(f"Exported {counts} to {target}")
     for problem in summary.problems[:MAX_LISTED]:
         click.echo(f"Warning: {problem}", err=True)
@@ -196,5 +196,18 @@ def import_command(settings_path: Path | None, archive: Path) -> None:
                 f"cannot import {archive}: {error}. Import fills a new, empty site only: "
                 "point [storage] at an empty database (cms migrate creates its tables)."
             )
-    counts = ", ".join(f"{count} {kind}" for kind, count in summary.counts.items())
+    counts = _counted(summary.counts)
     click.echo(f"Imported {counts} from {archive}")
+
+
+#: Always named in a summary, even at 0; other kinds only when there are some.
+_MAIN_KINDS = ("users", "posts")
+
+
+def _counted(counts: dict[str, int]) -> str:
+    """``2 users, 5 posts, 3 tags``: what moved, by kind."""
+    return ", ".join(
+        f"{count} {kind.replace('_', ' ')}"
+        for kind, count in counts.items()
+        if count or kind in _MAIN_KINDS
+    )

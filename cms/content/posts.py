@@ -3,7 +3,8 @@ shared by the admin views and (later) the API."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -11,7 +12,7 @@ from slugify import slugify
 
 from cms.content.events import announce
 from cms.content.rendering import render_body
-from cms.contracts import DeleteRefused, Post, PostNotFound, User
+from cms.contracts import DeleteRefused, Kind, Post, PostNotFound, User
 from cms.contracts.fields import FieldValidationError
 from cms.core import hookspecs
 from cms.core.site import Site
@@ -20,15 +21,57 @@ if TYPE_CHECKING:
     from aiohttp import web
 
 
-__all__ = ["delete_post", "save_post", "slug_from_title"]
+__all__ = [
+    "announce_due_publications",
+    "delete_post",
+    "save_post",
+    "slug_from_title",
+    "tag_pairs",
+]
 
 SLUG_MAX_LENGTH = 80
+TAG_SLUG_MAX_LENGTH = 60
 
 
 def slug_from_title(title: str) -> str:
     """A URL slug from a title (``post`` when nothing usable remains)."""
     slug: str = slugify(title, max_length=SLUG_MAX_LENGTH, word_boundary=True)
     return slug or "post"
+
+
+def tag_pairs(names: Iterable[str]) -> list[tuple[str, str]]:
+    """Tag names as typed, as ``(name, slug)`` pairs: spaces tidied, one per slug (the
+    first spelling wins), in order. Raises FieldValidationError for a name with no letter
+    or digit (it would have no address)."""
+    pairs: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for raw in names:
+        name = " ".join(raw.split())
+        if not name:
+            continue
+        slug = slugify(name, max_length=TAG_SLUG_MAX_LENGTH, word_boundary=True)
+        if not slug:
+            raise FieldValidationError(
+                {"tags": f"The tag {name!r} needs a letter or a digit (it names its address)."}
+            )
+        if slug not in seen:
+            seen.add(slug)
+            pairs.append((name, slug))
+    return pairs
+
+
+def _publication_time(site: Site, data: dict[str, Any]) -> None:
+    """Read ``published_at`` in the site's time zone when it has no offset, and turn status
+    ``scheduled`` into what storage keeps: ``published`` with a time to come."""
+    when = data.get("published_at")
+    if isinstance(when, datetime) and when.tzinfo is None:
+        data["published_at"] = when = when.replace(tzinfo=site.settings.site.zone)
+    if data.get("status") == "scheduled":
+        if not isinstance(when, datetime) or when <= datetime.now(UTC):
+            raise FieldValidationError(
+                {"published_at": "Give a date and time to come to schedule the post."}
+            )
+        data["status"] = "published"
 
 
 async def save_post(
@@ -41,8 +84,10 @@ async def save_post(
     user: User | None,
     post_id: int | None = None,
     expected_version: int | None = None,
+    kind: Kind | None = None,
 ) -> Post:
-    """Validate ``values`` and create (``post_id`` None) or update a post.
+    """Validate ``values`` and create (``post_id`` None) or update a post, or a page with
+    ``kind="page"`` (a new post is a post unless told; an update keeps its kind).
 
     Raises FieldValidationError (field -> message), PostNotFound or VersionConflict.
     """
@@ -58,11 +103,35 @@ async def save_post(
     if site.plugins.implements(hookspecs.prepare_post):
         await site.plugins.call(hookspecs.prepare_post, post=data, request=request, cms=site)
     data["slug"] = data.get("slug") or slug_from_title(data["title"])
-    data["html"] = await render_body(site, data["body"], data)
-    was_visible = False
-    if post_id is not None and _tells_visibility(site):
+    before: Post | None = None
+    if post_id is not None and (kind is None or _tells_visibility(site)):
         before = await site.storage.get_post(post_id)
-        was_visible = before is not None and before.is_published
+    if kind is None:
+        kind = before.kind if before is not None else "post"
+    data["kind"] = kind
+    if kind == "page" and data["slug"] in site.reserved_slugs:
+        raise FieldValidationError(
+            {
+                "slug": f"/{data['slug']} is an address the site itself uses; "
+                "choose another slug for this page."
+            }
+        )
+    if data.get("tags") is not None:
+        data["tags"] = tag_pairs(data["tags"])
+    if "custom_excerpt" in data:
+        data["custom_excerpt"] = (data["custom_excerpt"] or "").strip() or None
+    if (
+        data.get("status") == "published"
+        and data.get("published_at") is None
+        and before is not None
+        and before.published_at is not None
+        and before.published_at > datetime.now(UTC)
+    ):
+        # Published without a time, where a time to come was set: publish now.
+        data["published_at"] = datetime.now(UTC)
+    _publication_time(site, data)
+    data["html"] = await render_body(site, data["body"], data)
+    was_visible = before is not None and before.is_published
     if post_id is None:
         post = await site.storage.create_post(data, author_id=user.id if user else None)
         created = True
@@ -77,6 +146,15 @@ async def save_post(
     elif was_visible and not post.is_published:
         await announce(site, hookspecs.post_unpublished, post=post, cms=site)
     return post
+
+
+async def announce_due_publications(site: Site) -> list[Post]:
+    """Announce (``post_published``) the scheduled posts whose time has come, each once
+    across every process and host: storage hands a due post to one claimer only."""
+    posts = await site.storage.claim_due_publications()
+    for post in posts:
+        await announce(site, hookspecs.post_published, post=post, cms=site)
+    return posts
 
 
 async def delete_post(

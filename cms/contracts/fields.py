@@ -19,7 +19,7 @@ from pydantic import (
     create_model,
 )
 
-__all__ = ["CORE_FIELD_NAMES", "FieldValidationError", "PostField", "Text"]
+__all__ = ["ADOPTED_FIELDS", "CORE_FIELD_NAMES", "FieldValidationError", "PostField", "Text"]
 
 
 class Text(str):
@@ -49,8 +49,21 @@ CORE_FIELD_NAMES = frozenset(
         "excerpt",
         "csrf_token",
         "fields",
+        "kind",
+        "tags",
+        "tag_names",
+        "featured",
+        "custom_excerpt",
+        "is_page",
+        "is_published",
+        "byline",
+        "author_display_name",
     }
 )
+
+#: Core fields that plugins declared before the core had them (as bool fields, in the
+#: same column): such a declaration is set aside with a warning, not refused.
+ADOPTED_FIELDS = frozenset({"featured"})
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _TYPES: tuple[type, ...] = (str, Text, int, float, bool, datetime)
@@ -316,6 +329,15 @@ def _friendly_message(name: str, item: Any) -> str:
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f]*$"
 NO_NUL = r"^[^\x00]*$"
+NO_CONTROL_CHARS_BUT_NEWLINES = r"^[^\x00-\x09\x0b\x0c\x0e-\x1f\x7f]*$"
+_URL_CHAR = r"""[^\x00-\x20\x7f"'<>\\]"""
+_PATH_CHAR = r"""[^\x00-\x20\x7f"'<>\\/]"""
+#: A menu link: an absolute http(s) URL, a path on this site (not ``//host``), a fragment,
+#: or a mailto: address.
+MENU_URL_PATTERN = (
+    rf"^(?:https?://{_URL_CHAR}+|/(?:{_PATH_CHAR}{_URL_CHAR}*)?|#{_URL_CHAR}*"
+    rf"|mailto:{_URL_CHAR}+)$"
+)
 #: A post's ``image``: the content hash (hex SHA-256) of an image of the media library.
 MEDIA_HASH_PATTERN = r"^[0-9a-f]{64}$"
 
@@ -323,8 +345,13 @@ MEDIA_HASH_PATTERN = r"^[0-9a-f]{64}$"
 PostTitle = Annotated[str, Field(min_length=1, max_length=300, pattern=NO_CONTROL_CHARS)]
 PostSlug = Annotated[str, Field(max_length=200, pattern=SLUG_PATTERN)]
 PostBody = Annotated[str, Field(max_length=500_000, pattern=NO_NUL)]
-PostStatus = Literal["draft", "published"]
+PostStatus = Literal["draft", "published", "scheduled"]
 MediaHash = Annotated[str, Field(pattern=MEDIA_HASH_PATTERN)]
+#: One tag's name as people type it (its slug is made from it).
+TagName = Annotated[str, Field(min_length=1, max_length=60, pattern=NO_CONTROL_CHARS)]
+MAX_TAGS = 30
+PostTags = Annotated[list[TagName], Field(max_length=MAX_TAGS)]
+PostExcerpt = Annotated[str, Field(max_length=500, pattern=NO_CONTROL_CHARS_BUT_NEWLINES)]
 
 
 def build_post_model(fields: Iterable[PostField], *, partial: bool = False) -> type[BaseModel]:
@@ -350,6 +377,33 @@ def build_post_model(fields: Iterable[PostField], *, partial: bool = False) -> t
                 None,
                 description="Cover image: the hash of an uploaded image (see POST /api/media), "
                 "or null for none.",
+            ),
+        ),
+        "published_at": (
+            datetime | None,
+            Field(
+                None,
+                description="When it is (or was) published. A time to come with status "
+                "scheduled (or published) schedules it; without an offset it is read in the "
+                "site's time zone ([site] timezone). Left out: now, when publishing.",
+            ),
+        ),
+        "tags": (
+            PostTags | None,
+            Field(
+                None,
+                description="Tag names, in order; a tag is created when first used.",
+            ),
+        ),
+        "featured": (
+            bool | None,
+            Field(None, description="Featured posts lead the journal theme's home page."),
+        ),
+        "custom_excerpt": (
+            PostExcerpt | None,
+            Field(
+                None,
+                description="A hand-written excerpt, used instead of the text's first words.",
             ),
         ),
     }

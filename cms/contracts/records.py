@@ -10,19 +10,23 @@ from cms.contracts.excerpt import excerpt_of
 
 __all__ = [
     "MAX_ID",
+    "MENUS",
     "RECORD_KINDS",
     "ROLES",
     "AdminMenuItem",
     "ApiToken",
     "Cursor",
     "ImageFormat",
+    "Kind",
     "Media",
+    "MenuItem",
     "MigrationReport",
     "Post",
     "Rendition",
     "Role",
     "Status",
     "StoredImage",
+    "Tag",
     "User",
 ]
 
@@ -31,7 +35,35 @@ MAX_ID = 2**31 - 1
 
 Role = Literal["admin", "editor", "author"]
 ROLES: tuple[Role, ...] = ("admin", "editor", "author")
-Status = Literal["draft", "published"]
+#: ``scheduled`` is a published post whose ``published_at`` is still to come: storage keeps
+#: it as ``published`` and it becomes visible at that instant (visibility is a condition of
+#: every public read, so no process has to wake it).
+Status = Literal["draft", "published", "scheduled"]
+#: A post is listed (index, tags, authors, feeds); a page lives at ``/{slug}`` alone.
+Kind = Literal["post", "page"]
+#: The menus a site has, in the order the admin shows them.
+MENUS: tuple[str, ...] = ("primary", "secondary")
+
+
+@dataclass(frozen=True)
+class Tag:
+    """A tag: ``name`` as people typed it, ``slug`` its address (``/tags/{slug}``).
+
+    ``count`` is the number of published posts carrying it, where a listing says so.
+    """
+
+    id: int
+    name: str
+    slug: str
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    """One link of a navigation menu."""
+
+    label: str
+    url: str
 
 
 @dataclass
@@ -56,6 +88,18 @@ class Post:
     version: int
     image: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    kind: Kind = "post"
+    tags: tuple[Tag, ...] = ()
+    featured: bool = False
+    #: A hand-written excerpt; :attr:`excerpt` falls back to the text's first words.
+    custom_excerpt: str | None = None
+    #: The author's display name, when they gave one (see :attr:`byline`).
+    author_display_name: str | None = None
+
+    @property
+    def byline(self) -> str | None:
+        """The name to show readers for the author: display name, else username."""
+        return self.author_display_name or self.author
 
     def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails: plugin fields.
@@ -75,12 +119,23 @@ class Post:
 
     @property
     def excerpt(self) -> str:
-        """The first forty words of the rendered text, as plain text."""
+        """The hand-written excerpt, else the first forty words of the text, as plain text."""
+        if self.custom_excerpt:
+            return self.custom_excerpt
         return excerpt_of(self.html)
 
     @property
     def is_published(self) -> bool:
+        """Visible to everybody now (a scheduled post is not, yet)."""
         return self.status == "published"
+
+    @property
+    def is_page(self) -> bool:
+        return self.kind == "page"
+
+    @property
+    def tag_names(self) -> list[str]:
+        return [tag.name for tag in self.tags]
 
 
 @dataclass
@@ -94,6 +149,15 @@ class User:
     is_active: bool = True
     session_generation: int = 0
     created_at: datetime | None = None
+    #: How the user is shown to readers (bylines, author page); the username when empty.
+    display_name: str | None = None
+    bio: str | None = None
+    #: Hash of an uploaded image (the media library), like a post's ``image``.
+    avatar: str | None = None
+
+    @property
+    def shown_name(self) -> str:
+        return self.display_name or self.username
 
 
 @dataclass
@@ -238,4 +302,15 @@ class MigrationReport:
 
 
 #: Record kinds of an export, in the order they are imported (later kinds refer to earlier).
-RECORD_KINDS: tuple[str, ...] = ("users", "posts", "tokens", "media", "settings")
+RECORD_KINDS: tuple[str, ...] = (
+    "users",
+    "posts",
+    "tags",
+    "post_tags",
+    "tag_redirects",
+    "publications",
+    "tokens",
+    "media",
+    "menus",
+    "settings",
+)

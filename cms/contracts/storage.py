@@ -10,23 +10,29 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from cms.contracts.records import (
     ApiToken,
     Cursor,
+    Kind,
     Media,
+    MenuItem,
     MigrationReport,
     Post,
     Role,
     Status,
     StoredImage,
+    Tag,
     User,
 )
 
 __all__ = [
     "AttemptCounter",
     "MediaLibrary",
+    "MenuStore",
     "PostStore",
+    "PublicationQueue",
     "RecordReader",
     "RecordWriter",
     "SchemaStore",
     "Storage",
+    "TagStore",
     "TokenStore",
     "UserStore",
 ]
@@ -128,7 +134,13 @@ class SchemaStore(Protocol):
 
 @runtime_checkable
 class PostStore(Protocol):
-    """Posts: keyset pages, one by id or slug, and changes checked against versions."""
+    """Posts and pages: keyset pages, one by id or slug, and changes checked against versions.
+
+    Visibility is a condition of the query: ``status="published"`` means published *now*
+    (``published_at`` has come, by the database's clock), ``status="scheduled"`` published
+    with a ``published_at`` still to come. Storage keeps both as ``published``; a read
+    reports a post whose time has not come as ``scheduled``.
+    """
 
     async def list_posts(
         self,
@@ -138,20 +150,30 @@ class PostStore(Protocol):
         after: Cursor | None = None,
         limit: int = 10,
         order: Literal["published", "updated"] = "published",
+        kind: Kind | None = "post",
+        tag_id: int | None = None,
     ) -> list[Post]:
-        """Posts newest first, strictly after ``after`` in that order (keyset pagination)."""
+        """Posts (or pages, with ``kind``) newest first, strictly after ``after`` in that
+        order (keyset pagination); with ``tag_id``, the published posts of that tag."""
         ...
 
     async def get_post(self, post_id: int) -> Post | None:
         """One post by id, or None."""
         ...
 
-    async def get_post_by_slug(self, slug: str, *, status: Status | None = None) -> Post | None:
-        """One post by slug (optionally of one status), or None."""
+    async def get_post_by_slug(
+        self, slug: str, *, status: Status | None = None, kind: Kind | None = None
+    ) -> Post | None:
+        """One post by slug (optionally of one status and kind), or None."""
         ...
 
     async def create_post(self, values: dict[str, Any], *, author_id: int | None) -> Post:
-        """Store a new post; a slug that is taken gets ``-2``, ``-3``..."""
+        """Store a new post; a slug that is taken gets ``-2``, ``-3``...
+
+        ``values`` holds the columns to write; ``tags`` (when present) is the post's tags
+        as ``(name, slug)`` pairs, in order: tags are created as they first appear (a slug
+        that exists names that tag). ``published_at`` left out means "now" when publishing.
+        """
         ...
 
     async def update_post(
@@ -162,12 +184,75 @@ class PostStore(Protocol):
         editor_id: int | None,
         expected_version: int | None = None,
     ) -> Post:
-        """Change a post and bump its version; raise PostNotFound or VersionConflict."""
+        """Change a post and bump its version; raise PostNotFound or VersionConflict.
+        ``tags``, when present, replaces the post's tags (see :meth:`create_post`)."""
         ...
 
     async def delete_post(self, post_id: int, *, expected_version: int | None = None) -> Post:
         """Delete a post and return it; raise PostNotFound or VersionConflict."""
         ...
+
+
+@runtime_checkable
+class TagStore(Protocol):
+    """Tags: counted listings, and renames and merges that leave the old address behind."""
+
+    async def list_tags(self) -> list[Tag]:
+        """Every tag by name, each with its count of published posts."""
+        ...
+
+    async def get_tag(self, slug: str) -> Tag | None:
+        """The tag at this slug, or None. Not counted (``count`` is 0): a tag's page asks
+        on every request, and a count grows with the site."""
+        ...
+
+    async def get_tag_by_id(self, tag_id: int) -> Tag | None:
+        """One tag by id (with its count), or None."""
+        ...
+
+    async def tag_moved_to(self, slug: str) -> Tag | None:
+        """The tag an old slug (of a tag renamed or merged away) now belongs to, or None."""
+        ...
+
+    async def rename_tag(self, tag_id: int, name: str, slug: str) -> Tag:
+        """Give a tag a new name and slug; its old slug keeps leading to it. Raise
+        LookupError when there is no such tag, ValueError when another tag has the slug."""
+        ...
+
+    async def merge_tags(self, source_id: int, target_id: int) -> Tag:
+        """Move every post of ``source`` to ``target`` and delete ``source``; its slugs
+        lead to ``target`` from then on. Return the target; LookupError when either is gone."""
+        ...
+
+    async def delete_tag(self, tag_id: int) -> Tag | None:
+        """Delete a tag (posts lose it); return it, or None when there is no such tag."""
+        ...
+
+
+@runtime_checkable
+class PublicationQueue(Protocol):
+    """Who says "this post is now visible" (``post_published``), exactly once per post.
+
+    Storage queues a post when it is published (now or for later); whoever claims it first,
+    in any process on any host, announces it.
+    """
+
+    async def claim_due_publications(self, *, limit: int = 100) -> list[Post]:
+        """Atomically take the queued posts whose time has come (by the database's clock)
+        off the queue and return them: a post is returned to one caller only."""
+        ...
+
+
+@runtime_checkable
+class MenuStore(Protocol):
+    """The site's navigation menus (see :data:`MENUS`), shared by every worker and host."""
+
+    async def get_menus(self) -> dict[str, list[MenuItem]]:
+        """Every menu by name; a menu never saved is the default (``primary``: Home)."""
+        ...
+
+    async def set_menu(self, name: str, items: Sequence[MenuItem]) -> None:
+        """Replace one menu's items."""
 
 
 @runtime_checkable
@@ -210,6 +295,13 @@ class UserStore(Protocol):
     ) -> User:
         """Change a user; a new password or deactivation also ends the user's sessions
         (bumps the session generation). Raise LookupError when there is no such user."""
+        ...
+
+    async def update_profile(
+        self, user_id: int, *, display_name: str | None, bio: str | None, avatar: str | None
+    ) -> User:
+        """Set what readers see of a user (None clears a value); LookupError when there is
+        no such user."""
         ...
 
 
@@ -295,7 +387,16 @@ class MediaLibrary(Protocol):
 
 @runtime_checkable
 class Storage(
-    SchemaStore, PostStore, UserStore, AttemptCounter, TokenStore, MediaLibrary, Protocol
+    SchemaStore,
+    PostStore,
+    TagStore,
+    PublicationQueue,
+    MenuStore,
+    UserStore,
+    AttemptCounter,
+    TokenStore,
+    MediaLibrary,
+    Protocol,
 ):
     """Where posts and users live: every concern above, in one backend.
 

@@ -13,6 +13,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -57,6 +58,24 @@ class SiteSection(_Section):
     theme: str = Field("default", min_length=1)
     base_url: str = "http://127.0.0.1:8080"
     posts_per_page: int | None = Field(None, ge=1, le=200)
+    #: The IANA time zone people write times in (the admin's schedule input, times without
+    #: an offset in the API) and pages show them in.
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                "must be an IANA time zone name, like UTC, Europe/Paris or America/New_York"
+            ) from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @field_validator("base_url")
     @classmethod

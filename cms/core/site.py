@@ -7,6 +7,7 @@ Hooks receive it as ``cms``. There is one per application, reached through
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -15,7 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from cms.contracts import Backend, ImageHandler, SessionStore, Storage
-from cms.contracts.fields import CORE_FIELD_NAMES, PostField, build_post_model
+from cms.contracts.fields import ADOPTED_FIELDS, CORE_FIELD_NAMES, PostField, build_post_model
 from cms.core import hookspecs
 from cms.core.passwords import Passwords
 from cms.core.plugin_host import PluginError, PluginHost
@@ -33,6 +34,36 @@ __all__ = ["Site"]
 
 
 T = TypeVar("T")
+log = logging.getLogger("cms")
+
+#: Addresses of the site itself and those planned for it (feeds, search, sitemap): a page
+#: at one of them would never be reached, or would stop being reached by a later release.
+RESERVED_SLUGS = frozenset(
+    {
+        "admin",
+        "api",
+        "login",
+        "logout",
+        "setup",
+        "static",
+        "media",
+        "posts",
+        "tags",
+        "tag",
+        "authors",
+        "author",
+        "search",
+        "feed",
+        "feeds",
+        "rss",
+        "atom",
+        "sitemap",
+        "sitemap-xml",
+        "robots-txt",
+        "healthz",
+        "favicon-ico",
+    }
+)
 
 #: The hook through which plugins offer the backends of each settings section, and the
 #: protocol what they make must implement.
@@ -80,6 +111,9 @@ class Site:
         self.theme_name = theme or settings.site.theme
         self.fields: list[PostField] = []
         self.routes: list[web.AbstractRouteDef] = []
+        #: Slugs a page may not take: the first segment of every address the site answers
+        #: at (the application adds those of every registered route, plugins' too).
+        self.reserved_slugs: frozenset[str] = RESERVED_SLUGS
         self._storage: Storage | None = None
         self._sessions: SessionStore | None = None
         self.images: ImageHandler | None = None
@@ -262,6 +296,17 @@ class Site:
             for post_field in declared:
                 if not isinstance(post_field, PostField):
                     raise PluginError(plugin, f"returned {post_field!r} from register_post_fields")
+                if post_field.name in ADOPTED_FIELDS and post_field.type is bool:
+                    # The 0.1 scaffold suggested PostField("featured", bool): the core has
+                    # it since 0.3, in the very column the plugin's values are in.
+                    log.warning(
+                        "plugin %r declares post field %r, which cms provides itself since "
+                        "0.3: the core field is used (same column, values kept); remove it "
+                        "from the plugin",
+                        plugin,
+                        post_field.name,
+                    )
+                    continue
                 if post_field.name in CORE_FIELD_NAMES:
                     raise PluginError(
                         plugin,

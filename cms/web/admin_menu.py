@@ -35,6 +35,9 @@ def core_menu_items() -> list[AdminMenuItem]:
     return [
         AdminMenuItem("Posts", route="admin", key="admin-posts", permission="admin.access"),
         AdminMenuItem("New post", route="admin-post-new", permission="posts.create"),
+        AdminMenuItem("Pages", route="admin-pages", permission="pages.manage"),
+        AdminMenuItem("Tags", route="admin-tags", permission="tags.manage"),
+        AdminMenuItem("Navigation", route="admin-navigation", permission="navigation.manage"),
         AdminMenuItem("Media", route="admin-media", permission="media.manage"),
         AdminMenuItem("Users", route="admin-users", permission="users.manage"),
         AdminMenuItem("API tokens", route="admin-tokens", permission="admin.access"),

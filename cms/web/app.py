@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import jinja2
 from aiohttp import web
 from aiohttp_session import session_middleware
 
+from cms.content.publications import announce_publications
 from cms.core import hookspecs
 from cms.core.settings import Settings
 from cms.core.site import Site
@@ -17,6 +20,7 @@ from cms.web.conditional_get import FRESHNESS_KEY, disabled_freshness, site_fing
 from cms.web.head_requests import add_routes_with_head
 from cms.web.keys import SITE_KEY
 from cms.web.live_reload import enable_live_reload
+from cms.web.menus import MENU_CACHE_KEY, MenuCache
 from cms.web.middlewares import (
     canonical_slash_middleware,
     csrf_middleware,
@@ -65,11 +69,24 @@ async def create_app(
         app[FRESHNESS_KEY] = site_fingerprint(site)
         if site.settings.server.page_cache_mb:
             app[PAGE_CACHE_KEY] = PageCache(site.settings.server.page_cache_mb * 1024 * 1024)
+    app[MENU_CACHE_KEY] = MenuCache(site.storage)
     add_routes_with_head(app.router, site.routes)
+    site.reserved_slugs = site.reserved_slugs | _route_slugs(app.router)
     app.on_response_prepare.append(security_headers)
     app.cleanup_ctx.append(_backends)
     await site.plugins.call(hookspecs.prepare_app, app=app, cms=site)
     return app
+
+
+def _route_slugs(router: web.UrlDispatcher) -> frozenset[str]:
+    """The first path segment of every route with a fixed one (``/login``, ``/api/...``):
+    a page at that slug would never be reached."""
+    slugs: set[str] = set()
+    for resource in router.resources():
+        first = resource.canonical.lstrip("/").split("/", 1)[0]
+        if first and "{" not in first:
+            slugs.add(first)
+    return frozenset(slugs)
 
 
 def _template_names(env: jinja2.Environment) -> frozenset[str] | None:
@@ -92,7 +109,13 @@ async def _backends(app: web.Application) -> AsyncIterator[None]:
             if site.images is not None:
                 await site.images.open()
             await site.plugins.call(hookspecs.startup, cms=site)
-            yield
+            announcer = asyncio.create_task(announce_publications(site), name="cms-publications")
+            try:
+                yield
+            finally:
+                announcer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await announcer
         finally:
             if site.images is not None:
                 await site.images.close()

@@ -35,9 +35,27 @@ _UID, _GEN, _CSRF, _AUTH_AT = "uid", "gen", "csrf", "auth_at"
 # What each role may do. Object-level rules (an author's own posts) are in can().
 _ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset(
-        {"admin.access", "posts.create", "posts.edit_any", "media.manage", "users.manage"}
+        {
+            "admin.access",
+            "posts.create",
+            "posts.edit_any",
+            "media.manage",
+            "users.manage",
+            "pages.manage",
+            "tags.manage",
+            "navigation.manage",
+        }
     ),
-    "editor": frozenset({"admin.access", "posts.create", "posts.edit_any", "media.manage"}),
+    "editor": frozenset(
+        {
+            "admin.access",
+            "posts.create",
+            "posts.edit_any",
+            "media.manage",
+            "pages.manage",
+            "tags.manage",
+        }
+    ),
     "author": frozenset({"admin.access", "posts.create"}),
 }
 

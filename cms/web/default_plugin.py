@@ -16,16 +16,31 @@ from cms.core.hookspecs import hookimpl
 from cms.web.admin_menu import core_menu_items
 from cms.web.error_codes import error_code
 from cms.web.middlewares import RETRY_AFTER_SECONDS, is_api_request
-from cms.web.views.admin import AdminPostListView, PostCreateView, PostDeleteView, PostEditView
+from cms.web.views.admin import (
+    AdminPageListView,
+    AdminPostListView,
+    PageCreateView,
+    PostCreateView,
+    PostDeleteView,
+    PostEditView,
+)
+from cms.web.views.archives import AuthorView, TagListView, TagView
 from cms.web.views.auth import LoginView, LogoutView, SetupView
 from cms.web.views.base import render_page
 from cms.web.views.media_library import MediaDeleteView, MediaLibraryView
 from cms.web.views.public import (
     HealthView,
     IndexView,
+    PageView,
     PostDetailView,
     RobotsView,
     StaticFileView,
+)
+from cms.web.views.site_admin import (
+    NavigationView,
+    ProfileView,
+    TagAdminView,
+    TagListAdminView,
 )
 from cms.web.views.users import AccountView, UserEditView, UserListView
 
@@ -35,6 +50,9 @@ def register_routes(cms: Any) -> list[web.RouteDef]:
     return [
         web.view("/", IndexView, name="index"),
         web.view("/posts/{slug}", PostDetailView, name="post"),
+        web.view("/tags", TagListView, name="tags"),
+        web.view("/tags/{slug}", TagView, name="tag"),
+        web.view("/authors/{username}", AuthorView, name="author"),
         web.view("/healthz", HealthView, name="healthz"),
         web.view("/robots.txt", RobotsView, name="robots"),
         web.view("/static/{theme}/{name:.+}", StaticFileView, name="static"),
@@ -45,11 +63,19 @@ def register_routes(cms: Any) -> list[web.RouteDef]:
         web.view("/admin/posts/new", PostCreateView, name="admin-post-new"),
         web.view("/admin/posts/{id:\\d+}/edit", PostEditView, name="admin-post-edit"),
         web.view("/admin/posts/{id:\\d+}/delete", PostDeleteView, name="admin-post-delete"),
+        web.view("/admin/pages", AdminPageListView, name="admin-pages"),
+        web.view("/admin/pages/new", PageCreateView, name="admin-page-new"),
+        web.view("/admin/tags", TagListAdminView, name="admin-tags"),
+        web.view("/admin/tags/{id:\\d+}", TagAdminView, name="admin-tag"),
+        web.view("/admin/navigation", NavigationView, name="admin-navigation"),
         web.view("/admin/media", MediaLibraryView, name="admin-media"),
         web.view("/admin/media/{id:\\d+}/delete", MediaDeleteView, name="admin-media-delete"),
         web.view("/admin/users", UserListView, name="admin-users"),
         web.view("/admin/users/{id:\\d+}", UserEditView, name="admin-user-edit"),
         web.view("/admin/account", AccountView, name="admin-account"),
+        web.view("/admin/account/profile", ProfileView, name="admin-profile"),
+        # Last: a page's address is any one segment no route above (or a plugin's) took.
+        web.view("/{slug}", PageView, name="page"),
     ]
 
 

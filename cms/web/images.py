@@ -194,8 +194,12 @@ async def image_sets(site: Site, hashes: Iterable[str | None]) -> dict[str, Imag
 
 @hookimpl(trylast=True)
 async def extra_template_vars(context: Mapping[str, Any], cms: Site) -> dict[str, Any] | None:
-    """Load the images of the posts a page shows, in one query."""
-    found = await image_sets(cms, (post.image for post in _posts_in(context)))
+    """Load the images of the posts a page shows (and its author's avatar), in one query."""
+    hashes = [post.image for post in _posts_in(context)]
+    author = context.get("author")
+    if isinstance(author, User):
+        hashes.append(author.avatar)
+    found = await image_sets(cms, hashes)
     return {IMAGE_SETS_VAR: found} if found else None
 
 

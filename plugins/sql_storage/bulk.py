@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cms.contracts import RecordReader, RecordWriter, SiteNotEmpty
@@ -21,8 +21,18 @@ from .times import aware
 
 __all__ = ["BulkTransfer"]
 
-# Kinds this storage keeps, in import order: tokens, posts and media refer to users.
-_KINDS: tuple[str, ...] = ("users", "posts", "tokens", "media")
+# Kinds this storage keeps, in import order: later kinds refer to earlier ones.
+_KINDS: tuple[str, ...] = (
+    "users",
+    "posts",
+    "tags",
+    "post_tags",
+    "tag_redirects",
+    "publications",
+    "tokens",
+    "media",
+    "menus",
+)
 # Derived from other columns on import, never exported.
 _DERIVED = {"users": ("username_key",)}
 
@@ -32,8 +42,13 @@ class _Tables:
         self.by_kind: dict[str, Table] = {
             "users": schema.users,
             "posts": schema.posts,
+            "tags": schema.tags,
+            "post_tags": schema.post_tags,
+            "tag_redirects": schema.tag_redirects,
+            "publications": schema.publications,
             "tokens": schema.tokens,
             "media": schema.media,
+            "menus": schema.menus,
         }
 
     def columns(self, kind: str) -> list[Any]:
@@ -59,18 +74,19 @@ class _Reader:
     ) -> AsyncIterator[list[dict[str, Any]]]:
         table = self._tables.by_kind[kind]
         columns = self._tables.columns(kind)
-        last = 0
+        key = list(table.primary_key.columns)
+        last: tuple[Any, ...] | None = None
         while True:
-            # Keyset by id: each batch is one short indexed read, whatever the table's size.
-            rows = (
-                await self._conn.execute(
-                    select(*columns).where(table.c.id > last).order_by(table.c.id).limit(batch_size)
-                )
-            ).all()
+            # Keyset by primary key: each batch is one short indexed read, whatever the
+            # table's size.
+            query = select(*columns).order_by(*key).limit(batch_size)
+            if last is not None:
+                query = query.where(tuple_(*key) > tuple_(*last))
+            rows = (await self._conn.execute(query)).all()
             if not rows:
                 return
-            yield [{key: aware(value) for key, value in row._mapping.items()} for row in rows]
-            last = rows[-1].id
+            yield [{name: aware(value) for name, value in row._mapping.items()} for row in rows]
+            last = tuple(rows[-1]._mapping[column.name] for column in key)
 
 
 class _Writer:
@@ -135,6 +151,8 @@ class BulkTransfer(StorageParts):
                 # Rows came with their ids: move each id sequence past the largest one, so
                 # the next post or user gets a fresh id.
                 for table in tables.by_kind.values():
+                    if "id" not in table.c:
+                        continue
                     next_id = (
                         await conn.execute(select(func.coalesce(func.max(table.c.id), 0) + 1))
                     ).scalar_one()

@@ -27,6 +27,8 @@ class StorageParts:
     """The shared ground of ``SqlStorage``'s parts (provided by ``SqlStorage`` itself)."""
 
     schema: Schema
+    #: Posts with their authors' names and tags (built by ``PostReads``).
+    _post_select: Select[Any]
 
     if TYPE_CHECKING:
 

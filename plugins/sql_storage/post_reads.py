@@ -3,14 +3,28 @@ texts this process holds already; mixed into ``SqlStorage``."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Integer, Select, and_, bindparam, case, null, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    null,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.engine import Row
 
-from cms.contracts import Cursor, Post, Status
+from cms.contracts import Cursor, Kind, Post, Status, Tag
 
 from .coalesce import ReadCoalescer
 from .errors import translate_errors
@@ -18,7 +32,7 @@ from .parts import StorageParts
 from .pg_reads import PostgresReadPool
 from .sqlite_reads import SqliteReadPool
 from .text_cache import PAGE_SLOTS, TEXT_COLUMNS, Known, PostTextCache, known_parameters
-from .times import aware
+from .times import aware, database_now
 
 __all__ = ["PostReads"]
 
@@ -36,7 +50,11 @@ class PostReads(StorageParts):
         posts, users = self.schema.posts, self.schema.users
         author, editor = users.alias("author"), users.alias("editor")
         self._post_select: Select[Any] = select(
-            posts, author.c.username.label("author_name"), editor.c.username.label("editor_name")
+            posts,
+            author.c.username.label("author_name"),
+            editor.c.username.label("editor_name"),
+            author.c.display_name.label("author_display_name"),
+            self._tags_of_post().label("tag_list"),
         ).select_from(
             posts.outerjoin(author, posts.c.author_id == author.c.id).outerjoin(
                 editor, posts.c.editor_id == editor.c.id
@@ -45,9 +63,47 @@ class PostReads(StorageParts):
         self._texts = PostTextCache(text_cache_bytes) if text_cache_bytes else None
         post_read = self._post_read(slots=1)
         self._post_by_slug = post_read.where(posts.c.slug == bindparam("slug"))
-        self._published_by_slug = self._post_by_slug.where(posts.c.status == bindparam("status"))
         self._post_by_id = post_read.where(posts.c.id == bindparam("id"))
-        self._page_templates: dict[tuple[bool, bool, bool, str], list[Select[Any]]] = {}
+        self._slug_reads: dict[tuple[Status | None, Kind | None], Select[Any]] = {}
+        self._page_templates: dict[tuple[Any, ...], list[Select[Any]]] = {}
+
+    def _tags_of_post(self) -> Any:
+        """A post's tags as one JSON array of ``[position, id, name, slug]`` (a correlated
+        subquery: one index range per post read, and no second round trip)."""
+        posts, tags, post_tags = self.schema.posts, self.schema.tags, self.schema.post_tags
+        if self.is_sqlite:
+            aggregate = func.json_group_array(
+                func.json_array(post_tags.c.position, tags.c.id, tags.c.name, tags.c.slug)
+            )
+        else:
+            aggregate = func.json_agg(
+                func.json_build_array(post_tags.c.position, tags.c.id, tags.c.name, tags.c.slug)
+            )
+        return (
+            select(aggregate)
+            .select_from(post_tags.join(tags, tags.c.id == post_tags.c.tag_id))
+            .where(post_tags.c.post_id == posts.c.id)
+            .scalar_subquery()
+        )
+
+    def _visible(self, column: Any) -> ColumnElement[bool]:
+        """``column`` (a publication time) has come, by the database's clock. Not a bound
+        value: statements stay the same from one request to the next, so equal reads
+        still coalesce, and every process and host sees a post appear at once.
+
+        (See :func:`.times.database_now`.)"""
+        return and_(column.is_not(None), column <= database_now(self.is_sqlite))
+
+    def _status_condition(self, status: Status) -> ColumnElement[bool]:
+        posts = self.schema.posts
+        if status == "published":
+            return and_(posts.c.status == "published", self._visible(posts.c.published_at))
+        if status == "scheduled":
+            return and_(
+                posts.c.status == "published",
+                posts.c.published_at > database_now(self.is_sqlite),
+            )
+        return posts.c.status == status
 
     def _post_read(self, slots: int) -> Select[Any]:
         """Posts with their authors' names, leaving out the texts of rows that are one of
@@ -84,14 +140,18 @@ class PostReads(StorageParts):
         for name in self.schema.field_columns:
             value = data[name]
             extra[name] = aware(value)
+        published_at = aware(data["published_at"])
+        status = data["status"]
+        if status == "published" and published_at is not None and published_at > _now():
+            status = "scheduled"
         return Post(
             id=data["id"],
             slug=data["slug"],
             title=data["title"],
             body=data["body"],
             html=data["html"],
-            status=data["status"],
-            published_at=aware(data["published_at"]),
+            status=status,
+            published_at=published_at,
             created_at=created,
             updated_at=updated,
             author=data["author_name"],
@@ -100,6 +160,11 @@ class PostReads(StorageParts):
             version=data["version"],
             image=data["image"],
             extra=extra,
+            kind=data["kind"],
+            tags=_tags(data["tag_list"]),
+            featured=bool(data["featured"]),
+            custom_excerpt=data["custom_excerpt"],
+            author_display_name=data["author_display_name"],
         )
 
     def page_queries(
@@ -110,6 +175,8 @@ class PostReads(StorageParts):
         after: Cursor | None = None,
         limit: int = 10,
         order: Literal["published", "updated"] = "published",
+        kind: Kind | None = "post",
+        tag_id: int | None = None,
     ) -> list[Select[Any]]:
         """The statements that read one keyset page, newest first (public so tests can read
         their plans). :meth:`list_posts` runs them in order until it has ``limit`` rows.
@@ -119,11 +186,14 @@ class PostReads(StorageParts):
         is the rowid (``id``), so a page starting inside many posts of one timestamp (an
         import) would read through all of them. There the page is two exact seeks: the rest
         of the cursor's timestamp (``time = t AND id < n``), then what is older (``time < t``).
+
+        A tag's page walks ``cms_post_tags`` by ``(tag_id, listed_at, post_id)`` instead,
+        which holds the publication time of the tag's published posts: one seek too.
         """
         naming = known_parameters([], PAGE_SLOTS)
         return [
             template.params(values, **naming, limit=limit)
-            for template, values in self._page_plan(status, author_id, after, order)
+            for template, values in self._page_plan(status, author_id, after, order, kind, tag_id)
         ]
 
     def _page_plan(
@@ -132,46 +202,81 @@ class PostReads(StorageParts):
         author_id: int | None,
         after: Cursor | None,
         order: Literal["published", "updated"],
+        kind: Kind | None = "post",
+        tag_id: int | None = None,
     ) -> list[tuple[Select[Any], dict[str, Any]]]:
         """:meth:`page_queries` as statements built once per shape (with ``limit`` still to
         bind) and the values for this page."""
-        shape = (status is not None, author_id is not None, after is not None, order)
+        if tag_id is not None:
+            # A tag lists published posts by publication time, whatever else was asked.
+            status, order, kind = "published", "published", "post"
+        shape = (status, author_id is not None, tag_id is not None, after is not None, order, kind)
         templates = self._page_templates.get(shape)
         if templates is None:
             templates = self._page_templates[shape] = self._page_statements(*shape)
         values: dict[str, Any] = {}
-        if status is not None:
-            values["status"] = status
         if author_id is not None:
             values["author_id"] = author_id
+        if tag_id is not None:
+            values["tag_id"] = tag_id
         if after is not None:
             values["when"], values["last_id"] = aware(after[0]), after[1]
         return [(template, values) for template in templates]
 
     def _page_statements(
-        self, by_status: bool, by_author: bool, after: bool, order: str
+        self,
+        status: Status | None,
+        by_author: bool,
+        by_tag: bool,
+        after: bool,
+        order: str,
+        kind: Kind | None,
     ) -> list[Select[Any]]:
         posts = self.schema.posts
-        sort = posts.c.published_at if order == "published" else posts.c.updated_at
         query = self._post_read(slots=PAGE_SLOTS)
-        if by_status:
-            query = query.where(posts.c.status == bindparam("status"))
-        if by_author:
-            query = query.where(posts.c.author_id == bindparam("author_id"))
-        if order == "published":
-            query = query.where(posts.c.published_at.is_not(None))
-        query = query.order_by(sort.desc(), posts.c.id.desc()).limit(
-            bindparam("limit", type_=Integer)
-        )
+        when = bindparam("when", type_=posts.c.published_at.type)
+        last_id = bindparam("last_id", type_=Integer)
+        # The time condition of a published (visible) listing: the sort column has come.
+        # On SQLite's page of one timestamp (time = :when) it is put on :when instead, so
+        # the planner still seeks the index by equality (see page_queries).
+        visible_sort = status == "published" or by_tag
+        if by_tag:
+            post_tags = self.schema.post_tags
+            query = query.join(post_tags, post_tags.c.post_id == posts.c.id).where(
+                post_tags.c.tag_id == bindparam("tag_id")
+            )
+            if by_author:
+                query = query.where(posts.c.author_id == bindparam("author_id"))
+            sort, row_id = post_tags.c.listed_at, post_tags.c.post_id
+        else:
+            sort = posts.c.published_at if order == "published" else posts.c.updated_at
+            row_id = posts.c.id
+            if status == "published":
+                query = query.where(posts.c.status == "published")
+            elif status is not None:
+                query = query.where(self._status_condition(status))
+            if kind is not None:
+                query = query.where(posts.c.kind == kind)
+            if by_author:
+                query = query.where(posts.c.author_id == bindparam("author_id"))
+            if order == "published":
+                query = query.where(posts.c.published_at.is_not(None))
+            if status == "published" and order != "published":
+                query = query.where(self._visible(posts.c.published_at))
+                visible_sort = False
+        query = query.order_by(sort.desc(), row_id.desc()).limit(bindparam("limit", type_=Integer))
         if not after:
-            return [query]
-        when, last_id = bindparam("when", type_=sort.type), bindparam("last_id", type_=Integer)
-        if not self.is_sqlite:
-            return [query.where(tuple_(sort, posts.c.id) < tuple_(when, last_id))]
-        return [
-            query.where(sort == when, posts.c.id < last_id),
-            query.where(sort < when),
-        ]
+            return [query.where(self._visible(sort)) if visible_sort else query]
+        if not self.is_sqlite or by_tag:
+            # cms_post_tags has no rowid alias: SQLite seeks (listed_at, post_id) whole.
+            query = query.where(tuple_(sort, row_id) < tuple_(when, last_id))
+            return [query.where(self._visible(sort)) if visible_sort else query]
+        same_time = query.where(sort == when, row_id < last_id)
+        older = query.where(sort < when)
+        if visible_sort:
+            same_time = same_time.where(when <= database_now(self.is_sqlite))
+            older = older.where(self._visible(sort))
+        return [same_time, older]
 
     async def list_posts(
         self,
@@ -181,8 +286,10 @@ class PostReads(StorageParts):
         after: Cursor | None = None,
         limit: int = 10,
         order: Literal["published", "updated"] = "published",
+        kind: Kind | None = "post",
+        tag_id: int | None = None,
     ) -> list[Post]:
-        plan = self._page_plan(status, author_id, after, order)
+        plan = self._page_plan(status, author_id, after, order, kind, tag_id)
         prepared = [(self._prepare(template), values) for template, values in plan]
         # The posts this page showed last time: their texts are left out if unchanged.
         page = (id(prepared[0][0]), *sorted(plan[0][1].items()), limit)
@@ -218,11 +325,19 @@ class PostReads(StorageParts):
         known = self._texts.by_id(post_id) if self._texts is not None else None
         return await self._read_post(self._post_by_id, known, id=post_id)
 
-    async def get_post_by_slug(self, slug: str, *, status: Status | None = None) -> Post | None:
+    async def get_post_by_slug(
+        self, slug: str, *, status: Status | None = None, kind: Kind | None = None
+    ) -> Post | None:
         known = self._texts.by_slug(slug) if self._texts is not None else None
-        if status is None:
-            return await self._read_post(self._post_by_slug, known, slug=slug)
-        return await self._read_post(self._published_by_slug, known, slug=slug, status=status)
+        statement = self._slug_reads.get((status, kind))
+        if statement is None:
+            statement = self._post_by_slug
+            if status is not None:
+                statement = statement.where(self._status_condition(status))
+            if kind is not None:
+                statement = statement.where(self.schema.posts.c.kind == kind)
+            self._slug_reads[(status, kind)] = statement
+        return await self._read_post(statement, known, slug=slug)
 
     async def _read_post(
         self, statement: Select[Any], known: Known | None, **values: Any
@@ -235,3 +350,16 @@ class PostReads(StorageParts):
             return None
         row = rows[0] if self._texts is None else self._texts.complete(rows[0], known)
         return self._to_post(row)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _tags(value: Any) -> tuple[Tag, ...]:
+    """The tag column of a post read: JSON text (SQLite, asyncpg) or a list (psycopg)."""
+    if value is None:
+        return ()
+    rows = json.loads(value) if isinstance(value, str | bytes) else value
+    rows.sort(key=lambda row: (row[0], row[1]))
+    return tuple(Tag(id=row[1], name=row[2], slug=row[3]) for row in rows)

@@ -4,11 +4,11 @@ into ``SqlStorage``."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,7 +23,7 @@ _SLUG_ATTEMPTS = 5
 _SLUG_LENGTH = 200
 # pg_advisory_xact_lock(space, key) namespace for slug allocation (migrate uses 73110001).
 _SLUG_LOCK_SPACE = 73110002
-_CORE_WRITABLE = ("title", "body", "html", "status", "image")
+_CORE_WRITABLE = ("title", "body", "html", "status", "image", "kind", "custom_excerpt")
 
 
 def _utcnow() -> datetime:
@@ -32,8 +32,6 @@ def _utcnow() -> datetime:
 
 class PostWrites(StorageParts):
     """``create_post``, ``update_post`` and ``delete_post``."""
-
-    _post_select: Select[Any]
 
     async def _free_slug(self, conn: AsyncConnection, base: str, exclude_id: int | None) -> str:
         """``base``, or the first of ``base-2``, ``base-3``... that no other post has; every
@@ -75,6 +73,10 @@ class PostWrites(StorageParts):
                 # SQLite keeps a datetime's wall-clock digits and drops the offset: store UTC
                 # (a naive value counts as UTC), as PostgreSQL's timestamptz does.
                 row[name] = aware(value)
+        if values.get("featured") is not None:
+            row["featured"] = bool(values["featured"])
+        if values.get("published_at") is not None:
+            row["published_at"] = aware(values["published_at"])
         return row
 
     async def create_post(self, values: dict[str, Any], *, author_id: int | None) -> Post:
@@ -83,11 +85,11 @@ class PostWrites(StorageParts):
         async def insert(conn: AsyncConnection) -> Post:
             now = _utcnow()
             row = self._row_values(values)
+            row.setdefault("published_at", now if values.get("status") == "published" else None)
             row.update(
                 slug=await self._free_slug(conn, values["slug"], None),
                 created_at=now,
                 updated_at=now,
-                published_at=now if values.get("status") == "published" else None,
                 author_id=author_id,
                 editor_id=author_id,
                 version=1,
@@ -97,8 +99,11 @@ class PostWrites(StorageParts):
             new_id = (
                 await conn.execute(posts.insert().values(**row).returning(posts.c.id))
             ).scalar_one()
-            result = (await conn.execute(self._post_select.where(posts.c.id == new_id))).one()
-            return self._to_post(result)
+            if values.get("tags"):
+                await self._set_tags(conn, new_id, values["tags"])
+            post = await self._reread(conn, new_id)
+            await self._keep_listing(conn, post)
+            return post
 
         return await self._writing_with_free_slug(insert)
 
@@ -117,7 +122,11 @@ class PostWrites(StorageParts):
             row = self._row_values(values)
             if "slug" in values:
                 row["slug"] = await self._free_slug(conn, values["slug"], post_id)
-            if row.get("status") == "published" and current.published_at is None:
+            if (
+                row.get("status") == "published"
+                and current.published_at is None
+                and "published_at" not in row
+            ):
                 row["published_at"] = _utcnow()
             row.update(
                 updated_at=max(_utcnow(), current.updated_at),
@@ -131,10 +140,75 @@ class PostWrites(StorageParts):
             )
             if updated.rowcount != 1:
                 raise VersionConflict(current)
-            result = (await conn.execute(self._post_select.where(posts.c.id == post_id))).one()
-            return self._to_post(result)
+            if values.get("tags") is not None:
+                await self._set_tags(conn, post_id, values["tags"])
+            post = await self._reread(conn, post_id)
+            await self._keep_listing(conn, post)
+            return post
 
         return await self._writing_with_free_slug(update)
+
+    async def _reread(self, conn: AsyncConnection, post_id: int) -> Post:
+        posts = self.schema.posts
+        return self._to_post(
+            (await conn.execute(self._post_select.where(posts.c.id == post_id))).one()
+        )
+
+    async def _set_tags(
+        self, conn: AsyncConnection, post_id: int, pairs: Sequence[tuple[str, str]]
+    ) -> None:
+        """Give the post exactly these tags, in order, creating those that do not exist.
+        Two writers creating one tag at once: the second fails on the unique slug and
+        :meth:`_writing_with_free_slug` runs its transaction again (finding the tag)."""
+        tags, post_tags = self.schema.tags, self.schema.post_tags
+        await conn.execute(delete(post_tags).where(post_tags.c.post_id == post_id))
+        if not pairs:
+            return
+        slugs = [slug for _, slug in pairs]
+        found = await conn.execute(select(tags.c.slug, tags.c.id).where(tags.c.slug.in_(slugs)))
+        existing: dict[str, int] = {slug: tag_id for slug, tag_id in found}
+        ids: list[int] = []
+        for name, slug in pairs:
+            tag_id = existing.get(slug)
+            if tag_id is None:
+                tag_id = (
+                    await conn.execute(
+                        tags.insert()
+                        .values(name=name, slug=slug, created_at=_utcnow())
+                        .returning(tags.c.id)
+                    )
+                ).scalar_one()
+                existing[slug] = tag_id
+                # A live tag's slug is no longer an old address of another tag.
+                redirects = self.schema.tag_redirects
+                await conn.execute(delete(redirects).where(redirects.c.slug == slug))
+            if tag_id not in ids:
+                ids.append(tag_id)
+        await conn.execute(
+            post_tags.insert(),
+            [
+                {"post_id": post_id, "tag_id": tag_id, "position": position}
+                for position, tag_id in enumerate(ids)
+            ],
+        )
+
+    async def _keep_listing(self, conn: AsyncConnection, post: Post) -> None:
+        """After a write: the post's tag rows carry its publication time while it is a
+        published post, and the publication queue holds it while its time is to come."""
+        post_tags, queue = self.schema.post_tags, self.schema.publications
+        published = post.status in ("published", "scheduled")
+        listed_at = post.published_at if published and post.kind == "post" else None
+        await conn.execute(
+            update(post_tags).where(post_tags.c.post_id == post.id).values(listed_at=listed_at)
+        )
+        now = _utcnow()
+        # A due row stays whatever happens: the post became visible, and its announcement
+        # is owed (claim_due_publications makes it). A post visible from now on is announced
+        # by its writer (cms.content.posts), so only a time to come is queued.
+        await conn.execute(delete(queue).where(queue.c.post_id == post.id, queue.c.due_at > now))
+        if post.status == "scheduled" and post.published_at is not None:
+            await conn.execute(delete(queue).where(queue.c.post_id == post.id))
+            await conn.execute(queue.insert().values(post_id=post.id, due_at=post.published_at))
 
     async def _writing_with_free_slug(
         self, write: Callable[[AsyncConnection], Awaitable[Post]]

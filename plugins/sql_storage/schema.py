@@ -21,6 +21,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
+    text,
 )
 from sqlalchemy.types import TypeEngine
 
@@ -38,6 +40,11 @@ class Schema:
     attempts: Table
     tokens: Table
     media: Table
+    tags: Table
+    post_tags: Table
+    tag_redirects: Table
+    publications: Table
+    menus: Table
 
 
 def _column_type(field: PostField) -> TypeEngine[Any]:
@@ -67,6 +74,10 @@ def build_schema(fields: Iterable[PostField]) -> Schema:
         Column("is_active", Boolean, nullable=False, default=True),
         Column("session_generation", Integer, nullable=False, default=0),
         Column("created_at", DateTime(timezone=True), nullable=False),
+        # What readers see of the user (added in 0.3: nullable, so old rows stay as they are).
+        Column("display_name", String(150)),
+        Column("bio", Text),
+        Column("avatar", String(64)),
     )
     field_list = list(fields)
     posts = Table(
@@ -85,12 +96,77 @@ def build_schema(fields: Iterable[PostField]) -> Schema:
         Column("editor_id", Integer, ForeignKey("cms_users.id", ondelete="SET NULL")),
         Column("version", Integer, nullable=False, default=1),
         Column("image", String(500)),
+        # Added in 0.3, with server defaults so rows of older releases get them on upgrade.
+        Column("kind", String(10), nullable=False, server_default=text("'post'")),
+        Column("featured", Boolean, nullable=False, server_default=false()),
+        Column("custom_excerpt", Text),
         *(Column(field.name, _column_type(field), nullable=True) for field in field_list),
         # Keyset pagination of the public index: WHERE status = ? ORDER BY published_at, id.
         Index("ix_cms_posts_status_published", "status", "published_at", "id"),
         # The admin list: ORDER BY updated_at, id, optionally for one author.
         Index("ix_cms_posts_updated", "updated_at", "id"),
         Index("ix_cms_posts_author_updated", "author_id", "updated_at", "id"),
+        # An author's page: their published posts by publication time.
+        Index("ix_cms_posts_author_published", "author_id", "published_at", "id"),
+    )
+    tags = Table(
+        "cms_tags",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("name", String(100), nullable=False),
+        Column("slug", String(120), nullable=False, unique=True),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    post_tags = Table(
+        "cms_post_tags",
+        metadata,
+        Column(
+            "post_id",
+            Integer,
+            ForeignKey("cms_posts.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        Column(
+            "tag_id",
+            Integer,
+            ForeignKey("cms_tags.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        Column("position", Integer, nullable=False, default=0),
+        # The post's published_at while it is a published post (not a page), else NULL:
+        # a tag's page is one seek in (tag_id, listed_at, post_id), however many posts
+        # the site has. Kept in step by every write of the post.
+        Column("listed_at", DateTime(timezone=True)),
+        Index("ix_cms_post_tags_listing", "tag_id", "listed_at", "post_id"),
+    )
+    tag_redirects = Table(
+        "cms_tag_redirects",
+        metadata,
+        # The slug a tag had before a rename or a merge: /tags/{slug} answers 301.
+        Column("slug", String(120), primary_key=True),
+        Column("tag_id", Integer, ForeignKey("cms_tags.id", ondelete="CASCADE"), nullable=False),
+    )
+    publications = Table(
+        "cms_publications",
+        metadata,
+        # A post to announce (post_published) once due_at has come: whoever deletes the row
+        # announces it, so it is announced once whatever the number of workers and hosts.
+        Column(
+            "post_id",
+            Integer,
+            ForeignKey("cms_posts.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        Column("due_at", DateTime(timezone=True), nullable=False),
+        Index("ix_cms_publications_due", "due_at"),
+    )
+    menus = Table(
+        "cms_menus",
+        metadata,
+        Column("name", String(40), primary_key=True),
+        # [{"label": ..., "url": ...}, ...] in order.
+        Column("items", JSON, nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
     )
     attempts = Table(
         "cms_attempts",
@@ -144,4 +220,9 @@ def build_schema(fields: Iterable[PostField]) -> Schema:
         attempts,
         tokens=tokens,
         media=media,
+        tags=tags,
+        post_tags=post_tags,
+        tag_redirects=tag_redirects,
+        publications=publications,
+        menus=menus,
     )

@@ -30,7 +30,9 @@ from .post_reads import PostReads
 from .post_writes import PostWrites
 from .prepared import PreparedRead
 from .schema import Schema, build_schema
+from .site_state import SiteState
 from .sqlite_reads import SqliteReadPool
+from .tags import TagQueries
 from .text_cache import DEFAULT_TEXT_CACHE_MB
 from .tokens import TokenQueries
 from .users import UserQueries
@@ -41,6 +43,8 @@ __all__ = ["SqlStorage"]
 class SqlStorage(
     PostReads,
     PostWrites,
+    TagQueries,
+    SiteState,
     UserQueries,
     AttemptQueries,
     TokenQueries,
@@ -85,6 +89,8 @@ class SqlStorage(
         self._coalescer = ReadCoalescer()
         self._build_post_reads(text_cache_bytes)
         self._build_user_reads()
+        self._build_tag_reads()
+        self._build_site_state_reads()
 
     @classmethod
     def sqlite(

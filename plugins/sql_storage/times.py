@@ -7,9 +7,11 @@ what it is given; PostgreSQL's timestamptz hands back aware ones.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TypeVar, overload
+from typing import Any, TypeVar, overload
 
-__all__ = ["aware"]
+from sqlalchemy import func, literal_column
+
+__all__ = ["aware", "database_now"]
 
 T = TypeVar("T")
 
@@ -27,3 +29,15 @@ def aware(value: object) -> object:
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return value
+
+
+def database_now(is_sqlite: bool) -> Any:
+    """The database's clock as SQL, comparable with stored times.
+
+    One clock for every process and host (what makes a scheduled post appear everywhere at
+    once). SQLite stores UTC as ``YYYY-MM-DD HH:MM:SS.ffffff`` text; its ``CURRENT_TIMESTAMP``
+    has whole seconds, so the millisecond form of the same text is used.
+    """
+    if is_sqlite:
+        return literal_column("strftime('%Y-%m-%d %H:%M:%f', 'now')")
+    return func.current_timestamp()

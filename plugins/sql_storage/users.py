@@ -38,6 +38,9 @@ class UserQueries(StorageParts):
             is_active=bool(data["is_active"]),
             session_generation=data["session_generation"],
             created_at=aware(data["created_at"]),
+            display_name=data["display_name"],
+            bio=data["bio"],
+            avatar=data["avatar"],
         )
 
     async def count_users(self) -> int:
@@ -136,4 +139,21 @@ class UserQueries(StorageParts):
             row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
         if row is None:
             raise LookupError(f"no user with id {user_id}")
+        return self._to_user(row)
+
+    async def update_profile(
+        self, user_id: int, *, display_name: str | None, bio: str | None, avatar: str | None
+    ) -> User:
+        users = self.schema.users
+        async with self._writing() as conn:
+            row = (
+                await conn.execute(
+                    users.update()
+                    .where(users.c.id == user_id)
+                    .values(display_name=display_name, bio=bio, avatar=avatar)
+                    .returning(*users.c)
+                )
+            ).first()
+        if row is None:
+            raise LookupError(user_id)
         return self._to_user(row)

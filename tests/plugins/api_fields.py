@@ -19,7 +19,7 @@ def register_post_fields(cms: Any) -> list[PostField]:
         PostField("summary", Text, label="Summary"),
         PostField("rating", int, label="Rating", min=0, max=5),
         PostField("score", float, label="Score"),
-        PostField("featured", bool, label="Featured"),
+        PostField("pinned", bool, label="Pinned"),
         PostField("event_at", datetime, label="Event time"),
         PostField("mood", str, label="Mood", choices=["happy", "calm"]),
     ]

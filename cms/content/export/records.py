@@ -22,19 +22,25 @@ from pydantic import (
 )
 
 from cms.content.users import check_username
-from cms.contracts import MAX_ID, RECORD_KINDS, Role
+from cms.contracts import MAX_ID, MENUS, RECORD_KINDS, Role
 from cms.contracts.fields import (
+    MEDIA_HASH_PATTERN,
+    MENU_URL_PATTERN,
     NO_CONTROL_CHARS,
+    NO_CONTROL_CHARS_BUT_NEWLINES,
+    SLUG_PATTERN,
     PostBody,
+    PostExcerpt,
     PostField,
     PostSlug,
-    PostStatus,
     PostTitle,
 )
 from cms.core.site import Site
 
 FORMAT = "cms-export"
-VERSION = 1
+#: 2 (cms 0.3): tags, pages, menus, scheduled posts, author profiles. Version 1 archives
+#: still import: what they lack takes its default.
+VERSION = 2
 MANIFEST = "manifest.json"
 MEDIA_DIR = "media"
 FILES = {kind: f"{kind}.jsonl" for kind in RECORD_KINDS}
@@ -93,6 +99,9 @@ class UserRecord(_Record):
     is_active: bool
     session_generation: Annotated[int, Field(ge=0, le=MAX_ID)]
     created_at: Moment
+    display_name: _text(150, 0, NO_CONTROL_CHARS) | None = None  # type: ignore[valid-type]
+    bio: _text(2000, 0, NO_CONTROL_CHARS_BUT_NEWLINES) | None = None  # type: ignore[valid-type]
+    avatar: Annotated[str, Field(pattern=MEDIA_HASH_PATTERN)] | None = None
 
 
 class TokenRecord(_Record):
@@ -154,6 +163,52 @@ class MediaRecord(_Record):
         return [self.source, *(rendition.key for rendition in self.renditions)]
 
 
+class TagRecord(_Record):
+    """A line of ``tags.jsonl``."""
+
+    id: Id
+    name: _text(100, 1, NO_CONTROL_CHARS)  # type: ignore[valid-type]
+    slug: Annotated[str, Field(max_length=120, pattern=SLUG_PATTERN)]
+    created_at: Moment
+
+
+class PostTagRecord(_Record):
+    """A line of ``post_tags.jsonl``: one tag of one post, at ``position`` among its tags."""
+
+    post_id: Id
+    tag_id: Id
+    position: Annotated[int, Field(ge=0, le=MAX_ID)] = 0
+    #: The post's publication time while it is a published post (derived; kept as stored).
+    listed_at: Moment | None = None
+
+
+class TagRedirectRecord(_Record):
+    """A line of ``tag_redirects.jsonl``: an old slug of a renamed or merged tag."""
+
+    slug: Annotated[str, Field(max_length=120, pattern=SLUG_PATTERN)]
+    tag_id: Id
+
+
+class PublicationRecord(_Record):
+    """A line of ``publications.jsonl``: a scheduled post still to be announced."""
+
+    post_id: Id
+    due_at: Moment
+
+
+class MenuItemRecord(_Record):
+    label: _text(100, 1, NO_CONTROL_CHARS)  # type: ignore[valid-type]
+    url: Annotated[str, Field(min_length=1, max_length=500, pattern=MENU_URL_PATTERN)]
+
+
+class MenuRecord(_Record):
+    """A line of ``menus.jsonl``: one navigation menu, its links in order."""
+
+    name: Literal[MENUS]  # type: ignore[valid-type]
+    items: Annotated[list[MenuItemRecord], Field(max_length=100)]
+    updated_at: Moment
+
+
 class SettingRecord(_Record):
     """A line of ``settings.jsonl`` (reserved: no site setting lives in the database yet)."""
 
@@ -179,7 +234,8 @@ _CORE_POST_FIELDS: dict[str, Any] = {
     "body": (PostBody, ...),
     # Exported for readers of the archive; import makes it again from body.
     "html": (str, ...),
-    "status": (PostStatus, ...),
+    # As stored: a scheduled post is published with a time to come.
+    "status": (Literal["draft", "published"], ...),
     "published_at": (Moment | None, None),
     "created_at": (Moment, ...),
     "updated_at": (Moment, ...),
@@ -187,6 +243,10 @@ _CORE_POST_FIELDS: dict[str, Any] = {
     "editor_id": (Id | None, None),
     "version": (Annotated[int, Field(ge=1, le=MAX_ID)], ...),
     "image": (Annotated[str, Field(max_length=500, pattern=IMAGE_PATTERN)] | None, None),
+    # Since format version 2.
+    "kind": (Literal["post", "page"], "post"),
+    "featured": (bool, False),
+    "custom_excerpt": (PostExcerpt | None, None),
 }
 
 
@@ -209,8 +269,13 @@ def _record_models(site: Site) -> dict[str, type[BaseModel]]:
     return {
         "users": UserRecord,
         "posts": post_record_model(site.fields),
+        "tags": TagRecord,
+        "post_tags": PostTagRecord,
+        "tag_redirects": TagRedirectRecord,
+        "publications": PublicationRecord,
         "tokens": TokenRecord,
         "media": MediaRecord,
+        "menus": MenuRecord,
         "settings": SettingRecord,
     }
 

@@ -78,6 +78,12 @@ def validate_archive(archive: Archive, site: Site, supported: tuple[str, ...]) -
         "media ids": set(),
         "media hashes": set(),
         "setting keys": set(),
+        "tag ids": set(),
+        "tag slugs": set(),
+        "post tags": set(),
+        "old tag slugs": set(),
+        "queued posts": set(),
+        "menus": set(),
     }
     # A post's image that is a media hash must name an image of the export (as a saved
     # post's must name an uploaded one); media come after posts, so they are checked last.
@@ -127,9 +133,12 @@ def validate_archive(archive: Archive, site: Site, supported: tuple[str, ...]) -
 def _remember_invalid(kind: str, line: bytes, seen: dict[str, set[Any]]) -> None:
     """Note the id (or hash) of a record that is refused already, so the records that
     link to it are not listed as problems too."""
-    key, what = {"users": ("id", "user ids"), "media": ("content_hash", "media hashes")}.get(
-        kind, ("", "")
-    )
+    key, what = {
+        "users": ("id", "user ids"),
+        "posts": ("id", "post ids"),
+        "tags": ("id", "tag ids"),
+        "media": ("content_hash", "media hashes"),
+    }.get(kind, ("", ""))
     if not key:
         return
     try:
@@ -166,8 +175,30 @@ def _cross_check(kind: str, record: Any, seen: dict[str, set[Any]]) -> Iterator[
         yield from unique("media hashes", record.content_hash, "content_hash")
         if record.uploader_id is not None and record.uploader_id not in seen["user ids"]:
             yield f"uploader_id {record.uploader_id} is not a user in this export"
+    elif kind == "tags":
+        yield from unique("tag ids", record.id, "tag id")
+        yield from unique("tag slugs", record.slug, "tag slug")
+    elif kind == "post_tags":
+        yield from unique("post tags", (record.post_id, record.tag_id), "post and tag")
+        yield from _links(seen, post_id=record.post_id, tag_id=record.tag_id)
+    elif kind == "tag_redirects":
+        yield from unique("old tag slugs", record.slug, "old tag slug")
+        yield from _links(seen, tag_id=record.tag_id)
+    elif kind == "publications":
+        yield from unique("queued posts", record.post_id, "queued post")
+        yield from _links(seen, post_id=record.post_id)
+    elif kind == "menus":
+        yield from unique("menus", record.name, "menu")
     else:
         yield from unique("setting keys", record.key, "setting")
+
+
+def _links(seen: dict[str, set[Any]], **links: int) -> Iterator[str]:
+    """Problems with links to posts or tags that the export does not hold."""
+    for name, value in links.items():
+        what = "post" if name == "post_id" else "tag"
+        if value not in seen[f"{what} ids"]:
+            yield f"{name} {value} is not a {what} in this export"
 
 
 def _batches(lines: Iterator[tuple[int, bytes]], model: type[BaseModel]) -> Iterator[list[Any]]:

@@ -21,8 +21,11 @@ from cms.web.api.views import (
     API_MODELS_KEY,
     OPENAPI_KEY,
     OpenApiView,
+    PageCollectionView,
+    PageItemView,
     PostCollectionView,
     PostItemView,
+    TagCollectionView,
 )
 from cms.web.views.tokens import TokenListView, TokenRevokeView
 
@@ -35,6 +38,9 @@ def register_routes(cms: Any) -> list[web.RouteDef]:
     return [
         web.view("/api/posts", PostCollectionView, name="api-posts"),
         web.view("/api/posts/{id:\\d+}", PostItemView, name="api-post"),
+        web.view("/api/pages", PageCollectionView, name="api-pages"),
+        web.view("/api/pages/{id:\\d+}", PageItemView, name="api-page"),
+        web.view("/api/tags", TagCollectionView, name="api-tags"),
         web.view("/api/openapi.json", OpenApiView, name="api-openapi"),
         web.view("/api/media", MediaUploadView, name="api-media"),
         web.view("/api/media/{id:\\d+}", MediaItemView, name="api-media-item"),

@@ -6,6 +6,7 @@ this module only lays out the operations around them.
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
@@ -14,7 +15,7 @@ from pydantic.json_schema import models_json_schema
 from cms import __version__
 from cms.contracts import MAX_ID
 from cms.web.api.media_endpoints import MediaResponse, media_openapi_paths
-from cms.web.api.schemas import ApiModels, ErrorResponse, ListQuery
+from cms.web.api.schemas import ApiModels, ErrorResponse, ListQuery, TagList
 
 if TYPE_CHECKING:
     from cms.core.site import Site
@@ -101,6 +102,28 @@ def _query_parameters() -> list[dict[str, Any]]:
     return parameters
 
 
+def _page_paths(paths: dict[str, Any]) -> dict[str, Any]:
+    """``/api/pages``: the operations of ``/api/posts``, for pages (same shapes)."""
+    pages: dict[str, Any] = {}
+    for path in ("/api/posts", "/api/posts/{id}"):
+        item = copy.deepcopy(paths[path])
+        for operation in item.values():
+            if not isinstance(operation, dict) or "operationId" not in operation:
+                continue
+            operation["operationId"] = (
+                operation["operationId"].replace("Posts", "Pages").replace("Post", "Page")
+            )
+            operation["summary"] = (
+                operation["summary"].replace("posts", "pages").replace("post", "page")
+            )
+            if operation["operationId"] == "listPages":
+                operation["parameters"] = [
+                    parameter for parameter in operation["parameters"] if parameter["name"] != "tag"
+                ]
+        pages[path.replace("/api/posts", "/api/pages")] = item
+    return pages
+
+
 def build_openapi(site: Site, models: ApiModels) -> dict[str, Any]:
     """The OpenAPI 3.1 document for ``site``'s API (its plugin fields included)."""
     wanted: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
@@ -110,6 +133,7 @@ def build_openapi(site: Site, models: ApiModels) -> dict[str, Any]:
         (models.post_list, "serialization"),
         (ErrorResponse, "serialization"),
         (MediaResponse, "serialization"),
+        (TagList, "serialization"),
     ]
     refs, definitions = models_json_schema(wanted, ref_template=_REF)
 
@@ -194,6 +218,20 @@ def build_openapi(site: Site, models: ApiModels) -> dict[str, Any]:
                 },
             },
         },
+        "/api/tags": {
+            "get": {
+                "operationId": "listTags",
+                "summary": "Every tag with published posts, by name",
+                "security": _OPTIONAL_BEARER,
+                "responses": {
+                    "200": {
+                        "description": "The tags, each with its count of published posts.",
+                        "content": _json(ref(TagList, "serialization")),
+                    },
+                    **_errors(),
+                },
+            }
+        },
         "/api/openapi.json": {
             "get": {
                 "operationId": "getOpenApi",
@@ -208,6 +246,7 @@ def build_openapi(site: Site, models: ApiModels) -> dict[str, Any]:
             }
         },
     }
+    paths.update(_page_paths(paths))
     return {
         "openapi": "3.1.0",
         "info": {

@@ -25,6 +25,8 @@ __all__ = [
     "ErrorResponse",
     "ListMeta",
     "ListQuery",
+    "TagList",
+    "TagOut",
     "build_api_models",
     "post_values",
 ]
@@ -75,10 +77,13 @@ class ListQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    status: Literal["draft", "published"] | None = Field(
+    status: Literal["draft", "published", "scheduled"] | None = Field(
         None,
         description="Only posts of this status. Anonymous callers see published posts only; "
-        "authors see their own drafts; editors and admins see every draft.",
+        "authors see their own drafts and scheduled posts; editors and admins see them all.",
+    )
+    tag: Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[a-z0-9-]+$")] | None = (
+        Field(None, description="Only published posts with the tag of this slug.")
     )
     author: Annotated[str, Field(min_length=1, max_length=150, pattern=NO_CONTROL_CHARS)] | None = (
         Field(None, description="Only posts by the user of this name.")
@@ -117,10 +122,16 @@ def build_post_output_model(fields: list[PostField]) -> type[BaseModel]:
         "title": (str, ...),
         "body": (str, Field(description="Markdown source.")),
         "html": (str, Field(description="The body rendered to sanitized HTML.")),
-        "status": (Literal["draft", "published"], ...),
+        "status": (
+            Literal["draft", "published", "scheduled"],
+            Field(description="scheduled: published, with a published_at still to come."),
+        ),
         "published_at": (
             datetime | None,
-            Field(description="When it was first published; null for a never-published draft."),
+            Field(
+                description="When it was (or, scheduled, will be) published; null for a "
+                "never-published draft."
+            ),
         ),
         "created_at": (datetime, ...),
         "updated_at": (datetime, ...),
@@ -131,6 +142,18 @@ def build_post_output_model(fields: list[PostField]) -> type[BaseModel]:
             Field(description="Grows by one with every change; the ETag is built from it."),
         ),
         "image": (str | None, Field(description="Cover image path, if any.")),
+        "kind": (
+            Literal["post", "page"],
+            Field(description="post (listed) or page (at /{slug}, never listed)."),
+        ),
+        "tags": (list[str], Field(description="Tag names, in order.")),
+        "featured": (bool, ...),
+        "custom_excerpt": (str | None, Field(description="The hand-written excerpt, if any.")),
+        "excerpt": (
+            str,
+            Field(description="The custom excerpt, else the text's first words, as plain text."),
+        ),
+        "url": (str, Field(description="Its public address (path).")),
     }
     for post_field in fields:
         definitions[post_field.name] = _output_field(post_field)
@@ -169,6 +192,23 @@ def build_api_models(site: Site) -> ApiModels:
     )
 
 
+class TagOut(BaseModel):
+    """A tag."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    slug: str
+    count: int = Field(description="Published posts with this tag.")
+    url: str = Field(description="Its public page (path).")
+
+
+class TagList(BaseModel):
+    """``GET /api/tags``: every tag that has published posts, by name."""
+
+    data: list[TagOut]
+
+
 def post_values(post: Post, field_names: tuple[str, ...]) -> dict[str, Any]:
     """A post's values as the ``Post`` model takes them."""
     values: dict[str, Any] = {
@@ -185,6 +225,12 @@ def post_values(post: Post, field_names: tuple[str, ...]) -> dict[str, Any]:
         "editor": post.editor,
         "version": post.version,
         "image": post.image,
+        "kind": post.kind,
+        "tags": post.tag_names,
+        "featured": post.featured,
+        "custom_excerpt": post.custom_excerpt,
+        "excerpt": post.excerpt,
+        "url": f"/{post.slug}" if post.kind == "page" else f"/posts/{post.slug}",
     }
     for name in field_names:
         values[name] = post.extra.get(name)

@@ -9,17 +9,26 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from cms.content.posts import delete_post, save_post
 from cms.content.tokens import user_for_token
-from cms.contracts import MAX_ID, DeleteRefused, Post, PostNotFound, User, VersionConflict
+from cms.contracts import (
+    MAX_ID,
+    DeleteRefused,
+    Kind,
+    Post,
+    PostNotFound,
+    Status,
+    User,
+    VersionConflict,
+)
 from cms.contracts.fields import FieldValidationError
 from cms.web.api.errors import ApiHTTPError
-from cms.web.api.schemas import ApiModels, ListMeta, ListQuery, post_values
+from cms.web.api.schemas import ApiModels, ListMeta, ListQuery, TagList, TagOut, post_values
 from cms.web.auth import allowed, current_user
 from cms.web.keys import USER_KEY
 from cms.web.views.base import BaseView, decode_cursor, encode_cursor
@@ -29,8 +38,11 @@ __all__ = [
     "OPENAPI_KEY",
     "ApiView",
     "OpenApiView",
+    "PageCollectionView",
+    "PageItemView",
     "PostCollectionView",
     "PostItemView",
+    "TagCollectionView",
     "etag_for",
 ]
 
@@ -64,6 +76,9 @@ def _finite_float(text: str) -> float:
 
 
 class ApiView(BaseView):
+    #: What this endpoint serves: posts (``/api/posts``) or pages (``/api/pages``).
+    kind: ClassVar[Kind] = "post"
+
     """Base of the API views: who is calling, JSON in and out, posts by id, ETags."""
 
     @property
@@ -169,16 +184,19 @@ class ApiView(BaseView):
     def post_id(self) -> int:
         post_id = int(self.request.match_info["id"])  # the route only matches digits
         if not 0 < post_id <= MAX_ID:
-            raise ApiHTTPError(404, "There is no such post")
+            raise ApiHTTPError(404, f"There is no such {self.kind}")
         return post_id
 
     async def load_post(self, user: User | None) -> Post:
-        """The post in the URL; 404 when it does not exist or is a draft ``user`` may not see."""
+        """The post in the URL; 404 when it does not exist, is of the other kind, or is a
+        draft (or scheduled) ``user`` may not see."""
         post = await self.site.storage.get_post(self.post_id())
-        if post is None or not (
-            post.is_published or await allowed(self.site, user, "posts.edit", post)
+        if (
+            post is None
+            or post.kind != self.kind
+            or not (post.is_published or await allowed(self.site, user, "posts.edit", post))
         ):
-            raise ApiHTTPError(404, "There is no such post")
+            raise ApiHTTPError(404, f"There is no such {self.kind}")
         return post
 
     def expected_version(self, post: Post) -> int | None:
@@ -218,7 +236,8 @@ class ApiView(BaseView):
         body = self.models.post_response(data=self.post_json(post))
         headers = {"ETag": etag_for(post), "Cache-Control": "private, no-cache"}
         if status == 201:
-            headers["Location"] = str(self.request.app.router["api-post"].url_for(id=str(post.id)))
+            item = "api-post" if post.kind == "post" else "api-page"
+            headers["Location"] = str(self.request.app.router[item].url_for(id=str(post.id)))
         return json_response(body, status=status, headers=headers)
 
 
@@ -241,26 +260,33 @@ class PostCollectionView(ApiView):
         user = await self.caller()
         query = self.query(ListQuery)
         after = decode_cursor(query.after)
-        if user is None and query.status == "draft":
+        if user is None and query.status in ("draft", "scheduled"):
             raise ApiHTTPError(
-                401, "Drafts are listed only for signed-in callers", headers=_BEARER_CHALLENGE
+                401,
+                "Drafts and scheduled posts are listed only for signed-in callers",
+                headers=_BEARER_CHALLENGE,
             )
-        author_id: int | None = None
         streams: list[dict[str, Any]] = []
         author = (
             await self.site.storage.get_user_by_username(query.author) if query.author else None
         )
-        if query.author is None or author is not None:
+        tag = await self.site.storage.get_tag(query.tag) if query.tag else None
+        if (query.author is None or author is not None) and (query.tag is None or tag):
             author_id = author.id if author is not None else None
-            streams = await self._streams(user, query.status, author_id)
+            if tag is not None:
+                streams = [{"status": "published", "author_id": author_id, "tag_id": tag.id}]
+            else:
+                streams = await self._streams(user, query.status, author_id)
         order: Literal["published", "updated"] = (
-            "published" if all(s["status"] == "published" for s in streams) else "updated"
+            "published"
+            if all(s["status"] in ("published", "scheduled") for s in streams)
+            else "updated"
         )
         posts: list[Post] = []
         for stream in streams:
             posts.extend(
                 await self.site.storage.list_posts(
-                    **stream, after=after, limit=query.limit + 1, order=order
+                    **stream, after=after, limit=query.limit + 1, order=order, kind=self.kind
                 )
             )
 
@@ -289,7 +315,7 @@ class PostCollectionView(ApiView):
         return json_response(body, headers={"Cache-Control": "private, no-cache"})
 
     async def _streams(
-        self, user: User | None, status: Literal["draft", "published"] | None, author_id: int | None
+        self, user: User | None, status: Status | None, author_id: int | None
     ) -> list[dict[str, Any]]:
         """The storage queries whose union is what ``user`` may list."""
         if status == "published" or user is None:
@@ -299,19 +325,26 @@ class PostCollectionView(ApiView):
         streams: list[dict[str, Any]] = []
         if status is None:
             streams.append({"status": "published", "author_id": author_id})
-        # Authors see their own drafts only.
+        # Authors see their own drafts and scheduled posts only.
         if await allowed(self.site, user, "posts.create") and author_id in (None, user.id):
-            streams.append({"status": "draft", "author_id": user.id})
+            for hidden in ("draft", "scheduled"):
+                if status in (None, hidden):
+                    streams.append({"status": hidden, "author_id": user.id})
         return streams
 
     async def post(self) -> web.Response:
         user = await self.require_caller()
-        if not await allowed(self.site, user, "posts.create"):
-            raise ApiHTTPError(403, "Your role does not allow writing posts")
+        permission = "posts.create" if self.kind == "post" else "pages.manage"
+        if not await allowed(self.site, user, permission):
+            raise ApiHTTPError(403, f"Your role does not allow writing {self.kind}s")
         data = self.validate(self.models.post_input, await self.read_json())
         try:
             post = await save_post(
-                self.site, self.request, data.model_dump(exclude_unset=True), user=user
+                self.site,
+                self.request,
+                data.model_dump(exclude_unset=True),
+                user=user,
+                kind=self.kind,
             )
         except FieldValidationError as error:
             raise self.invalid(error) from None
@@ -328,8 +361,10 @@ class PostItemView(ApiView):
     async def _editable(self) -> tuple[User, Post]:
         user = await self.require_caller()
         post = await self.load_post(user)
-        if not await allowed(self.site, user, "posts.edit", post):
-            raise ApiHTTPError(403, "Your role does not allow changing this post")
+        if not await allowed(self.site, user, "posts.edit", post) or (
+            post.kind == "page" and not await allowed(self.site, user, "pages.manage")
+        ):
+            raise ApiHTTPError(403, f"Your role does not allow changing this {self.kind}")
         return user, post
 
     async def patch(self) -> web.Response:
@@ -339,6 +374,10 @@ class PostItemView(ApiView):
         expected = self.expected_version(post)
         for _ in range(_PATCH_ATTEMPTS):
             values = self._current_values(post) | changes
+            if "status" in changes and "published_at" not in changes:
+                # A new status without a time: "published" means now, not the time a
+                # schedule had set (cms.content.posts).
+                values["published_at"] = None
             try:
                 saved = await save_post(
                     self.site,
@@ -371,6 +410,10 @@ class PostItemView(ApiView):
             "body": post.body,
             "status": post.status,
             "image": post.image,
+            "published_at": post.published_at,
+            "tags": post.tag_names,
+            "featured": post.featured,
+            "custom_excerpt": post.custom_excerpt,
         }
         for name in self.models.field_names:
             values[name] = post.extra.get(name)
@@ -388,6 +431,36 @@ class PostItemView(ApiView):
         except PostNotFound:
             raise ApiHTTPError(404, "There is no such post") from None
         return web.Response(status=204)
+
+
+class PageCollectionView(PostCollectionView):
+    """``GET /api/pages`` and ``POST /api/pages``: the same shapes as posts."""
+
+    kind = "page"
+
+
+class PageItemView(PostItemView):
+    """``GET``, ``PATCH`` and ``DELETE /api/pages/{id}``."""
+
+    kind = "page"
+
+
+class TagCollectionView(ApiView):
+    """``GET /api/tags``: every tag that has published posts, by name, with its count."""
+
+    async def get(self) -> web.Response:
+        router = self.request.app.router
+        tags = [
+            TagOut(
+                name=tag.name,
+                slug=tag.slug,
+                count=tag.count,
+                url=str(router["tag"].url_for(slug=tag.slug)),
+            )
+            for tag in await self.site.storage.list_tags()
+            if tag.count
+        ]
+        return json_response(TagList(data=tags), headers={"Cache-Control": "no-cache"})
 
 
 class OpenApiView(BaseView):

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, ClassVar
 
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
 from cms.content.posts import delete_post, save_post
-from cms.contracts import DeleteRefused, ImageRejected, Post, PostNotFound, User, VersionConflict
+from cms.contracts import (
+    DeleteRefused,
+    ImageRejected,
+    Kind,
+    Post,
+    PostNotFound,
+    User,
+    VersionConflict,
+)
 from cms.contracts.fields import FieldValidationError
 from cms.web.auth import allowed
 from cms.web.images import image_sets, store_upload
 from cms.web.uploads import UploadedFile, megabytes, read_page_form
 from cms.web.views.base import BaseView, decode_cursor, encode_cursor
 
-__all__ = ["AdminPostListView", "PostCreateView", "PostDeleteView", "PostEditView"]
+__all__ = [
+    "AdminPageListView",
+    "AdminPostListView",
+    "PageCreateView",
+    "PostCreateView",
+    "PostDeleteView",
+    "PostEditView",
+]
 
 ADMIN_PAGE_SIZE = 50
 #: Largest text field of the post form: a maximal body (500,000 characters) in UTF-8.
@@ -31,13 +47,18 @@ class AdminPostListView(BaseView):
 
     permission = "admin.access"
     uses_forms = True
+    kind: ClassVar[Kind] = "post"
 
     async def get(self) -> web.Response:
-        user = await self.authorize("admin.access")
+        user = await self.authorize("admin.access" if self.kind == "post" else "pages.manage")
         after = decode_cursor(self.request.query.get("after"))
         author_id = None if await allowed(self.site, user, "posts.edit_any") else user.id
         posts = await self.site.storage.list_posts(
-            author_id=author_id, after=after, limit=ADMIN_PAGE_SIZE + 1, order="updated"
+            author_id=author_id,
+            after=after,
+            limit=ADMIN_PAGE_SIZE + 1,
+            order="updated",
+            kind=self.kind,
         )
         next_url = None
         if len(posts) > ADMIN_PAGE_SIZE:
@@ -49,8 +70,16 @@ class AdminPostListView(BaseView):
             )
         notice = _NOTICES.get(self.request.query.get("notice", ""))
         return await self.render(
-            "admin/posts.html", {"posts": posts, "next_url": next_url, "notice": notice}
+            "admin/posts.html",
+            {"posts": posts, "next_url": next_url, "notice": notice, "kind": self.kind},
         )
+
+
+class AdminPageListView(AdminPostListView):
+    """``GET /admin/pages``: the site's pages (About, Contact...), last edited first."""
+
+    permission = "pages.manage"
+    kind = "page"
 
 
 class _PostFormView(BaseView):
@@ -58,6 +87,8 @@ class _PostFormView(BaseView):
     uses_forms = True
     #: The cover image streams to disk: the CSRF token is the form's first part.
     streams_uploads = True
+    #: What a new item of this form is.
+    kind: ClassVar[Kind] = "post"
 
     async def load(self) -> Post:
         """The post named in the URL, if this user may edit it."""
@@ -65,7 +96,15 @@ class _PostFormView(BaseView):
         if post is None:
             raise web.HTTPNotFound(reason="There is no such post")
         await self.authorize("posts.edit", post)
+        if post.kind == "page":
+            await self.authorize("pages.manage")
         return post
+
+    def local_time(self, when: datetime | None) -> str:
+        """A stored time as a datetime-local input shows it, in the site's time zone."""
+        if when is None:
+            return ""
+        return when.astimezone(self.site.settings.site.zone).strftime("%Y-%m-%dT%H:%M")
 
     def form_from_post(self, post: Post | None) -> dict[str, Any]:
         if post is None:
@@ -76,6 +115,10 @@ class _PostFormView(BaseView):
                 "status": "draft",
                 "version": "",
                 "image": "",
+                "published_at": "",
+                "tags": "",
+                "featured": False,
+                "custom_excerpt": "",
             }
             for field in self.site.fields:
                 form[field.name] = field.form_text(field.default)
@@ -87,6 +130,13 @@ class _PostFormView(BaseView):
             "status": post.status,
             "version": str(post.version),
             "image": post.image or "",
+            # A published post's time is shown only while it is to come (scheduled).
+            "published_at": self.local_time(post.published_at)
+            if post.status == "scheduled"
+            else "",
+            "tags": ", ".join(post.tag_names),
+            "featured": post.featured,
+            "custom_excerpt": post.custom_excerpt or "",
         }
         for field in self.site.fields:
             form[field.name] = field.form_text(post.extra.get(field.name))
@@ -143,6 +193,10 @@ class _PostFormView(BaseView):
             "version": text("version"),
             # The current cover (a media hash), kept in a hidden input; "image" is the file.
             "image": "" if text("image_remove") else (text("image_key") or text("image")).strip(),
+            "published_at": text("published_at").strip(),
+            "tags": text("tags"),
+            "featured": bool(text("featured")),
+            "custom_excerpt": text("custom_excerpt").replace("\r\n", "\n"),
         }
         values: dict[str, Any] = {
             "title": shown["title"].strip(),
@@ -150,6 +204,12 @@ class _PostFormView(BaseView):
             "body": shown["body"],
             "status": shown["status"],
             "image": shown["image"] or None,
+            # A datetime-local value, read in the site's time zone (cms.content.posts).
+            "published_at": shown["published_at"] or None,
+            # Comma-separated, as typed: the content layer tidies and deduplicates.
+            "tags": [name for name in shown["tags"].split(",") if name.strip()],
+            "featured": shown["featured"],
+            "custom_excerpt": shown["custom_excerpt"],
         }
         for field in self.site.fields:
             raw = data.get(field.name)
@@ -171,15 +231,16 @@ class _PostFormView(BaseView):
         router = self.request.app.router
         images = self.site.images
         covers = await image_sets(self.site, [form.get("image")])
-        action = (
-            router["admin-post-new"].url_for()
-            if post is None
-            else router["admin-post-edit"].url_for(id=str(post.id))
-        )
+        kind = post.kind if post is not None else self.kind
+        if post is not None:
+            action = router["admin-post-edit"].url_for(id=str(post.id))
+        else:
+            action = router["admin-post-new" if kind == "post" else "admin-page-new"].url_for()
         return await self.render(
             "admin/post_form.html",
             {
                 "post": post,
+                "kind": kind,
                 "form": form,
                 "errors": errors,
                 "fields": self.site.fields,
@@ -187,6 +248,8 @@ class _PostFormView(BaseView):
                 "notice": notice,
                 "cover": covers.get(form.get("image") or ""),
                 "image_limit": megabytes(images.max_bytes) if images is not None else None,
+                "all_tags": await self.site.storage.list_tags() if kind == "post" else [],
+                "timezone": self.site.settings.site.timezone,
             },
             status=status,
         )
@@ -203,16 +266,23 @@ class PostCreateView(_PostFormView):
         return await self.show_form(None, self.form_from_post(None), {})
 
     async def post(self) -> web.Response:
-        user = await self.authorize("posts.create")
+        user = await self.authorize("posts.create" if self.kind == "post" else "pages.manage")
         data, upload = await self.read_form()
         values, shown = self.values_from_form(data)
         if errors := await self.attach_image(upload, values, shown, user):
             return await self.show_form(None, shown, errors, status=422)
         try:
-            post = await save_post(self.site, self.request, values, user=user)
+            post = await save_post(self.site, self.request, values, user=user, kind=self.kind)
         except FieldValidationError as error:
             return await self.show_form(None, shown, error.errors, status=422)
         raise self.after_save(post)
+
+
+class PageCreateView(PostCreateView):
+    """``/admin/pages/new``: the post form, for a page."""
+
+    permission = "pages.manage"
+    kind = "page"
 
 
 class PostEditView(_PostFormView):
@@ -275,5 +345,6 @@ class PostDeleteView(_PostFormView):
             pass  # already gone: what the user asked for
         except DeleteRefused as refused:
             raise web.HTTPConflict(reason=f"This post was not deleted: {refused.message}") from None
-        url = self.request.app.router["admin"].url_for().with_query(notice="deleted")
+        listing = "admin" if post.kind == "post" else "admin-pages"
+        url = self.request.app.router[listing].url_for().with_query(notice="deleted")
         raise web.HTTPSeeOther(url)

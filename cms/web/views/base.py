@@ -11,13 +11,14 @@ from typing import Any, ClassVar
 import aiohttp_jinja2
 from aiohttp import web
 
-from cms.contracts import MAX_ID, Cursor, DependencyUnavailable, Post, User
+from cms.contracts import MAX_ID, Cursor, DependencyUnavailable, MenuItem, Post, User
 from cms.core import hookspecs
 from cms.core.site import Site
 from cms.web.admin_menu import admin_menu
 from cms.web.auth import allowed, csrf_token, current_user
 from cms.web.conditional_get import page_validators
 from cms.web.keys import SITE_KEY
+from cms.web.menus import MENU_CACHE_KEY
 from cms.web.page_assets import PageAssets, page_assets
 from cms.web.page_cache import PAGE_CACHE_KEY, cacheable_extras
 from cms.web.templating import TEMPLATE_NAMES_KEY, choose_template
@@ -121,6 +122,7 @@ async def render_page(
         "request": request,
         "user": user,
         "csrf_token": token,
+        "menus": await _menus(request, template.name or "", error_page=error_page),
         **(context or {}),
     }
     if site.plugins.implements(hookspecs.extra_template_vars):
@@ -150,7 +152,8 @@ async def render_page(
     if validate is not None:
         validators = page_validators(
             request,
-            validate,
+            # The menus are on every page: editing them changes every page's tag.
+            [*validate, values["menus"]],
             user=user,
             token=token,
             extras=extras,
@@ -179,6 +182,21 @@ async def render_page(
     if validators is not None:
         validators.apply(response)
     return _with_policy(response, assets)
+
+
+async def _menus(
+    request: web.Request, template: str, *, error_page: bool
+) -> dict[str, list[MenuItem]]:
+    """The site's navigation menus for a public page (the admin has its own menu). An
+    error page renders without them while storage is down."""
+    if template.startswith("admin/"):
+        return {}
+    try:
+        return await request.app[MENU_CACHE_KEY].get()
+    except Exception:
+        if not error_page:
+            raise
+        return {}
 
 
 def _with_policy(response: web.Response, assets: PageAssets | None) -> web.Response:

@@ -4,15 +4,58 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from cms.contracts import Cursor, Post
 from cms.web.views.base import BaseView, decode_cursor, encode_cursor
 
-__all__ = ["HealthView", "IndexView", "PostDetailView", "RobotsView", "StaticFileView"]
+__all__ = [
+    "HealthView",
+    "IndexView",
+    "PageView",
+    "PostDetailView",
+    "RobotsView",
+    "StaticFileView",
+    "keyset_page",
+]
 
 HEALTH_CHECK_TIMEOUT = 3.0
 log = logging.getLogger("cms")
+
+
+async def keyset_page(
+    view: BaseView, read: Callable[[Cursor | None, int], Awaitable[list[Post]]]
+) -> tuple[list[Post], str | None, bool]:
+    """One page of a published listing (newest first): its posts, the link onwards (or
+    None on the last page), and whether it is the first page. ``read(after, limit)``."""
+    after = decode_cursor(view.request.query.get("after"))
+    limit = view.site.posts_per_page
+    posts = await read(after, limit + 1)
+    next_url = None
+    if len(posts) > limit:
+        posts = posts[:limit]
+        last = posts[-1]
+        assert last.published_at is not None
+        next_url = str(
+            view.request.url.relative().with_query(after=encode_cursor(last.published_at, last.id))
+        )
+    return posts, next_url, after is None
+
+
+def listing_validators(
+    name: str, posts: list[Post], next_url: str | None, first: bool
+) -> list[object]:
+    """What a listing page is made of: its posts (an edit or a deletion changes ids or
+    versions; tags and bylines are joined in) and its link onwards. The cursor it starts
+    from is in the URL, which caches key on."""
+    return [
+        name,
+        first,
+        next_url,
+        *((post.id, post.version, post.byline, post.tags) for post in posts),
+    ]
 
 
 class IndexView(BaseView):
@@ -21,32 +64,17 @@ class IndexView(BaseView):
     async def get(self) -> web.Response:
         if not await self.site.is_set_up():
             raise web.HTTPSeeOther(self.request.app.router["setup"].url_for())
-        after = decode_cursor(self.request.query.get("after"))
-        limit = self.site.posts_per_page
-        posts = await self.site.storage.list_posts(status="published", after=after, limit=limit + 1)
-        next_url = None
-        if len(posts) > limit:
-            posts = posts[:limit]
-            last = posts[-1]
-            assert last.published_at is not None
-            next_url = str(
-                self.request.url.relative().with_query(
-                    after=encode_cursor(last.published_at, last.id)
-                )
-            )
+        storage = self.site.storage
+        posts, next_url, first = await keyset_page(
+            self,
+            lambda after, limit: storage.list_posts(status="published", after=after, limit=limit),
+        )
         # Like Ghost's home.hbs: a theme may give the first page a template of its own.
-        templates = ["home.html", "index.html"] if after is None else ["index.html"]
+        templates = ["home.html", "index.html"] if first else ["index.html"]
         return await self.render(
             templates,
-            {"posts": posts, "next_url": next_url, "is_first_page": after is None},
-            # The page is its posts (an edit or a deletion changes ids or versions) and its
-            # link onwards; the cursor it starts from is in the URL, which caches key on.
-            validate=[
-                "index",
-                after is None,
-                next_url,
-                *((post.id, post.version, post.author) for post in posts),
-            ],
+            {"posts": posts, "next_url": next_url, "is_first_page": first},
+            validate=listing_validators("index", posts, next_url, first),
         )
 
 
@@ -55,16 +83,57 @@ class PostDetailView(BaseView):
 
     async def get(self) -> web.Response:
         slug = self.request.match_info["slug"]
-        post = await self.site.storage.get_post_by_slug(slug, status="published")
+        post = await self.site.storage.get_post_by_slug(slug, status="published", kind="post")
         if post is None:
             raise web.HTTPNotFound(reason="There is no post at this address")
         return await self.render(
             [f"post-{post.slug}.html", "post.html"],
             {"post": post, "fields": self.site.fields},
-            # Every change to a post bumps its version; its author's name is joined in.
-            validate=["post", post.id, post.version, post.updated_at.isoformat(), post.author],
+            # Every change to a post bumps its version; its author's name and its tags (which
+            # a rename changes) are joined in.
+            validate=[
+                "post",
+                post.id,
+                post.version,
+                post.updated_at.isoformat(),
+                post.byline,
+                post.tags,
+            ],
             last_modified=post.updated_at,
         )
+
+
+class PageView(BaseView):
+    """``GET /{slug}``: a published page (content of kind ``page``), like Ghost's pages."""
+
+    async def get(self) -> web.Response:
+        slug = self.request.match_info["slug"]
+        page = await self.site.storage.get_post_by_slug(slug, status="published", kind="page")
+        if page is None:
+            await self._redirect_to_folder()
+            raise web.HTTPNotFound(reason="There is nothing at this address")
+        return await self.render(
+            [f"page-{page.slug}.html", "page.html"],
+            {"post": page, "page": page, "fields": self.site.fields},
+            validate=[
+                "page",
+                page.id,
+                page.version,
+                page.updated_at.isoformat(),
+                page.byline,
+            ],
+            last_modified=page.updated_at,
+        )
+
+    async def _redirect_to_folder(self) -> None:
+        """``/admin`` answers 301 to ``/admin/`` (the canonical slash middleware does this for
+        addresses no route matches; this route matches every single segment)."""
+        folder = self.request.rel_url.with_path(self.request.path + "/").with_query(
+            self.request.rel_url.query
+        )
+        match = await self.request.app.router.resolve(self.request.clone(rel_url=folder))
+        if match.http_exception is None and match.route.name != "page":
+            raise web.HTTPMovedPermanently(location=str(folder))
 
 
 class HealthView(BaseView):

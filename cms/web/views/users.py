@@ -21,6 +21,7 @@ _NOTICES = {
     "created": "The user was created.",
     "saved": "The changes were saved.",
     "password": "The password was changed; every other session of that user has ended.",
+    "profile": "Your profile was saved.",
 }
 
 
@@ -159,7 +160,10 @@ class AccountView(BaseView):
 
     async def get(self) -> web.Response:
         notice = _NOTICES.get(self.request.query.get("notice", ""))
-        return await self.render("admin/account.html", {"errors": {}, "notice": notice})
+        me = await self.authorize("admin.access")
+        return await self.render(
+            "admin/account.html", {"errors": {}, "notice": notice, **_profile_context(me)}
+        )
 
     async def post(self) -> web.Response:
         me = await self.authorize("admin.access")
@@ -177,7 +181,9 @@ class AccountView(BaseView):
             errors["password"] = "Choose a new password."
         if errors or password is None:
             return await self.render(
-                "admin/account.html", {"errors": errors, "notice": None}, status=422
+                "admin/account.html",
+                {"errors": errors, "notice": None, **_profile_context(me)},
+                status=422,
             )
         updated = await self.site.storage.update_user(
             me.id, password_hash=await self.site.passwords.hash(password)
@@ -186,3 +192,12 @@ class AccountView(BaseView):
         await sign_in(self.request, updated)
         url = self.request.app.router["admin-account"].url_for().with_query(notice="password")
         raise web.HTTPSeeOther(url)
+
+
+def _profile_context(me: User) -> dict[str, Any]:
+    """What the account page's profile form shows (``author`` loads the avatar's image)."""
+    return {
+        "profile": {"display_name": me.display_name or "", "bio": me.bio or ""},
+        "profile_errors": {},
+        "author": me,
+    }

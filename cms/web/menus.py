@@ -1,0 +1,61 @@
+"""The site's navigation menus as pages show them: read from storage, kept a second.
+
+Every public page shows the menus; reading them is a query of its own, on top of the one
+query a page costs (see :mod:`cms.web.page_cache`). So each process keeps what it read for
+:data:`MENU_SECONDS`: a menu edited in the admin shows on the next page of the process that
+saved it, and on every other worker and host within that second. Requests that find the
+copy expired together share one read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiohttp import web
+
+from cms.contracts import MenuItem, Storage
+
+__all__ = ["MENU_CACHE_KEY", "MENU_SECONDS", "MenuCache"]
+
+#: How long a process shows menus it read without asking storage again.
+MENU_SECONDS = 1.0
+
+Menus = dict[str, list[MenuItem]]
+
+
+class MenuCache:
+    """One process's copy of the menus."""
+
+    def __init__(self, storage: Storage, *, seconds: float = MENU_SECONDS) -> None:
+        self._storage = storage
+        self._seconds = seconds
+        self._menus: Menus | None = None
+        self._read_at = 0.0
+        self._reading: asyncio.Future[Menus] | None = None
+
+    async def get(self) -> Menus:
+        if self._menus is not None and time.monotonic() - self._read_at < self._seconds:
+            return self._menus
+        if self._reading is not None:
+            return await asyncio.shield(self._reading)
+        self._reading = asyncio.get_running_loop().create_future()
+        reading = self._reading
+        try:
+            menus = await self._storage.get_menus()
+        except BaseException as error:
+            reading.set_exception(error)
+            reading.exception()  # retrieved: waiters re-raise it, nobody logs it twice
+            raise
+        finally:
+            self._reading = None
+        self._menus, self._read_at = menus, time.monotonic()
+        reading.set_result(menus)
+        return menus
+
+    def forget(self) -> None:
+        """Read again on the next page (this process saved a change)."""
+        self._menus = None
+
+
+MENU_CACHE_KEY: web.AppKey[MenuCache] = web.AppKey("cms_menu_cache")
