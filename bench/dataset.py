@@ -5,15 +5,23 @@ Posts go in through the storage's own bulk import path (``Storage.importing()``,
 about 1,500 words of Markdown; a few hundred distinct bodies (rendered once by cms's own
 Markdown renderer) are reused, so loading 100,000 posts takes seconds, not minutes.
 
+Every post carries 1 to 3 of ``len(TAG_NAMES)`` tags, drawn (seeded) with Zipf-like
+weights: at 100,000 posts the most popular tag (``POPULAR_TAG``) has about 47,000 posts
+and the rarest about 3,000, so a tag page is a real listing at either size.
+
 A loaded database is kept under ``bench/results/data`` and reused by the next run when
-it holds the same data set (``DATASET_VERSION``, size); PostgreSQL databases likewise,
-named ``cms_bench_<size>`` on the server of ``CMS_BENCH_POSTGRES_URL``.
+it holds the same data set (``DATASET_VERSION``, size; the version is also stamped in
+the database, on the admin's bio); PostgreSQL databases likewise, named
+``cms_bench_<size>`` on the server of ``CMS_BENCH_POSTGRES_URL``. A database of another
+version (an older bench's, without tags say) is dropped and built again, never measured.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 #: Bump when the generated content changes: stored databases are then rebuilt.
-DATASET_VERSION = 1
+#: 2: posts carry tags.
+DATASET_VERSION = 2
 DISTINCT_BODIES = 300
 WORDS_PER_POST = 1500
 BATCH = 1000
@@ -29,6 +38,32 @@ BENCH_SECRET_KEY = "bench secret key, not for production"
 ADMIN_NAME = "bench"
 ADMIN_PASSWORD = "bench password, not secret"
 FIRST_POST_AT = datetime(2015, 1, 1, tzinfo=UTC)
+#: The tags of the site, most popular first (tag ids are 1, 2, ... in this order).
+TAG_NAMES = (
+    "Gardening",
+    "Rivers",
+    "City life",
+    "Windows",
+    "Markets",
+    "Winter",
+    "Summer",
+    "Engines",
+    "Letters",
+    "Mornings",
+    "Harbours",
+    "Stations",
+    "Libraries",
+    "Kitchens",
+    "Bridges",
+    "Travel",
+    "History",
+    "Music",
+    "Science",
+    "Books",
+)
+#: The tag whose page the tag targets read: the most popular one.
+POPULAR_TAG = 1
+TAG_SEED = 20240602
 
 _WORDS = [
     "lorem",
@@ -136,6 +171,44 @@ def make_body(rng: random.Random, words: int = WORDS_PER_POST) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def tag_slug(tag_id: int) -> str:
+    return TAG_NAMES[tag_id - 1].lower().replace(" ", "-")
+
+
+def post_tags(size: int) -> list[tuple[int, ...]]:
+    """The tag ids of posts 1..``size`` (item ``n - 1`` is post ``n``'s, in order), each
+    post 1 to 3 distinct tags drawn with weights 1, 1/2, 1/3... Seeded and drawn post after
+    post, so a post's tags do not depend on the size of the site."""
+    rng = random.Random(TAG_SEED)  # noqa: S311 (sample data, not secrets)
+    ids = range(1, len(TAG_NAMES) + 1)
+    cum_weights = list(itertools.accumulate(1 / tag_id for tag_id in ids))
+    result: list[tuple[int, ...]] = []
+    for _ in range(size):
+        wanted = rng.randint(1, 3)
+        chosen: list[int] = []
+        while len(chosen) < wanted:
+            tag_id = rng.choices(ids, cum_weights=cum_weights)[0]
+            if tag_id not in chosen:
+                chosen.append(tag_id)
+        result.append(tuple(chosen))
+    return result
+
+
+def tagged_posts(size: int, tag_id: int = POPULAR_TAG) -> list[int]:
+    """The numbers of the posts carrying ``tag_id``, oldest first."""
+    return [number for number, tags in enumerate(post_tags(size), 1) if tag_id in tags]
+
+
+def published_at(number: int) -> datetime:
+    """When post ``number`` was published: one a minute from ``FIRST_POST_AT``."""
+    return FIRST_POST_AT + timedelta(minutes=number)
+
+
+def admin_bio() -> str:
+    """The admin's bio, which stamps the data set's version in the database."""
+    return f"Wrote the bench data set, version {DATASET_VERSION}."
+
+
 @dataclass(frozen=True)
 class BenchSite:
     """A site folder for ``cms serve`` and what the bench needs to know about its data."""
@@ -146,6 +219,8 @@ class BenchSite:
     directory: Path
     settings: Path
     post_slug: str
+    #: The tag the tag targets read (``/tags/<tag_slug>``): the most popular one.
+    tag_slug: str = ""
 
     @property
     def label(self) -> str:
@@ -180,7 +255,8 @@ def bench_post_number(size: int) -> int:
 
 
 async def _load_posts(storage: Any, size: int, progress: bool) -> None:
-    """Fill an empty site with one admin and ``size`` published posts, in one transaction."""
+    """Fill an empty site with one admin, ``size`` published posts and their tags, in one
+    transaction (kinds in import order: users, posts, tags, post_tags)."""
     from cms.content.rendering import render_markdown
     from cms.core.passwords import Passwords
 
@@ -201,6 +277,7 @@ async def _load_posts(storage: Any, size: int, progress: bool) -> None:
                     "is_active": True,
                     "session_generation": 0,
                     "created_at": FIRST_POST_AT,
+                    "bio": admin_bio(),
                 }
             ],
         )
@@ -208,7 +285,7 @@ async def _load_posts(storage: Any, size: int, progress: bool) -> None:
             rows = []
             for number in range(start, min(start + BATCH, size + 1)):
                 body, html = rendered[number % len(rendered)]
-                when = FIRST_POST_AT + timedelta(minutes=number)
+                when = published_at(number)
                 rows.append(
                     {
                         "id": number,
@@ -231,18 +308,52 @@ async def _load_posts(storage: Any, size: int, progress: bool) -> None:
                 print(
                     f"    {start - 1} posts loaded ({time.monotonic() - started:.0f} s)", flush=True
                 )
+        await writer.write(
+            "tags",
+            [
+                {
+                    "id": tag_id,
+                    "name": name,
+                    "slug": tag_slug(tag_id),
+                    "created_at": FIRST_POST_AT,
+                }
+                for tag_id, name in enumerate(TAG_NAMES, 1)
+            ],
+        )
+        links = [
+            {
+                "post_id": number,
+                "tag_id": tag_id,
+                "position": position,
+                # Every post is published: listed from its publication time on.
+                "listed_at": published_at(number),
+            }
+            for number, tags in enumerate(post_tags(size), 1)
+            for position, tag_id in enumerate(tags)
+        ]
+        for start in range(0, len(links), BATCH * 2):
+            await writer.write("post_tags", links[start : start + BATCH * 2])
+    if progress and size >= BATCH * 20:
+        print(f"    {size} posts and their tags loaded ({time.monotonic() - started:.0f} s)")
 
 
-async def _stored_marker(storage: Any) -> tuple[int, str] | None:
-    """(number of posts, title of post 1) of an existing bench database, or None."""
+class StaleDataset(Exception):
+    """The database holds a bench data set, but not this one (another size or version)."""
+
+
+async def _stored_marker(storage: Any) -> tuple[int, str, str | None, int] | None:
+    """(number of posts, title of post 1, the admin's bio, number of tags) of an existing
+    bench database, or None."""
     try:
         post = await storage.get_post(1)
         last = await storage.list_posts(status="published", limit=1)
+        admin = await storage.get_user(1)
+        tags = await storage.list_tags()
     except Exception:
         return None
     if post is None or not last:
         return None
-    return last[0].id, post.title
+    return last[0].id, post.title, admin.bio if admin else None, len(tags)
 
 
 async def prepare_database(settings_path: Path, size: int, *, progress: bool = True) -> bool:
@@ -260,10 +371,12 @@ async def prepare_database(settings_path: Path, size: int, *, progress: bool = T
     try:
         await storage.migrate()
         marker = await _stored_marker(storage)
-        expected_title = post_title(1)
-        if marker == (size, expected_title) and await storage.count_users() == 1:
+        expected = (size, post_title(1), admin_bio(), len(TAG_NAMES))
+        if marker == expected and await storage.count_users() == 1:
             return False
-        if marker is not None or await storage.count_users():
+        if marker is not None:
+            raise StaleDataset(f"{settings_path.parent}: {marker} where {expected} is wanted")
+        if await storage.count_users():
             raise RuntimeError(
                 f"{settings_path.parent} holds another data set: remove it (make bench-clean)"
             )
@@ -280,17 +393,44 @@ def build_sqlite(root: Path, size: int, port: int) -> BenchSite:
     settings = directory / "settings.toml"
     settings.write_text(settings_text("sqlite", "cms.db", port), encoding="utf-8")
     database = directory / "cms.db"
-    try:
-        asyncio.run(prepare_database(settings, size))
-    except BaseException:
-        # A half-loaded database is worth nothing: the next run starts over.
+    _forget_other_versions(root, "sqlite", size)
+
+    def forget() -> None:
         for leftover in directory.glob("cms.db*"):
             leftover.unlink()
+
+    try:
+        try:
+            asyncio.run(prepare_database(settings, size))
+        except StaleDataset as stale:
+            print(f"    another data set ({stale}): building it again", flush=True)
+            forget()
+            asyncio.run(prepare_database(settings, size))
+    except BaseException:
+        # A half-loaded database is worth nothing: the next run starts over.
+        forget()
         raise
     assert database.exists()
     return BenchSite(
-        f"sqlite-{size}", "sqlite", size, directory, settings, post_slug(bench_post_number(size))
+        f"sqlite-{size}",
+        "sqlite",
+        size,
+        directory,
+        settings,
+        post_slug(bench_post_number(size)),
+        tag_slug(POPULAR_TAG),
     )
+
+
+def _forget_other_versions(root: Path, backend: str, size: int) -> None:
+    """Remove the site folders of other data set versions of this backend and size (a
+    100,000-post SQLite database is gigabytes; none of them would be measured again)."""
+    current = f"{backend}-{size}-v{DATASET_VERSION}"
+    for folder in root.glob(f"{backend}-{size}-v*"):
+        version = folder.name.rsplit("-v", 1)[1]
+        if folder.name != current and version.isdigit() and folder.is_dir():
+            print(f"    removing {folder} (an older data set)", flush=True)
+            shutil.rmtree(folder)
 
 
 def build_postgres(root: Path, size: int, port: int, server_url: str) -> BenchSite:
@@ -302,8 +442,16 @@ def build_postgres(root: Path, size: int, port: int, server_url: str) -> BenchSi
     directory.mkdir(parents=True, exist_ok=True)
     settings = directory / "settings.toml"
     settings.write_text(settings_text("postgres", url, port), encoding="utf-8")
+    _forget_other_versions(root, "postgres", size)
     try:
-        asyncio.run(prepare_database(settings, size))
+        try:
+            asyncio.run(prepare_database(settings, size))
+        except StaleDataset as stale:
+            # An older bench's data set (without tags, say): never measure it.
+            print(f"    another data set ({stale}): building it again", flush=True)
+            asyncio.run(_drop_database(server_url, database))
+            asyncio.run(_create_database(server_url, database))
+            asyncio.run(prepare_database(settings, size))
     except BaseException:
         asyncio.run(_drop_database(server_url, database))
         raise
@@ -314,6 +462,7 @@ def build_postgres(root: Path, size: int, port: int, server_url: str) -> BenchSi
         directory,
         settings,
         post_slug(bench_post_number(size)),
+        tag_slug(POPULAR_TAG),
     )
 
 

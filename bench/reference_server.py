@@ -1,9 +1,10 @@
 """The ceiling: a bare aiohttp handler rendering the default theme's post page from memory.
 
 The same template chain, filters and globals as cms (``cms.web.templating``), the same post
-(read once from the bench site's database at start-up), the same event loop (uvloop when
-installed): what is left between this and ``cms serve`` is cms's own work per request
-(routing through views and middlewares, the query, sessions, headers).
+and menus (read once from the bench site's database at start-up), the same route names for
+the templates' links, the same event loop (uvloop when installed): what is left between
+this and ``cms serve`` is cms's own work per request (routing through views and
+middlewares, the query, sessions, headers).
 
     python -m bench.reference_server --settings SITE/settings.toml --slug post-500 --port 8200
 """
@@ -22,31 +23,33 @@ from cms.core.settings import load_settings
 from cms.core.site import Site
 from cms.web.templating import ENVIRONMENT_OPTIONS, THEME_FILTERS, build_loader
 
-# Routes the templates link to, with the paths cms gives them.
-_ROUTES = {
-    "index": "/",
-    "login": "/login",
-    "logout": "/logout",
-    "admin": "/admin/",
-    "admin-post-new": "/admin/posts/new",
-    "admin-post-edit": "/admin/posts/{id}/edit",
-}
+
+def route_paths(site: Site) -> dict[str, str]:
+    """Every named route of the cms site (tags, authors, admin...) with the path cms gives
+    it: the templates' ``url()`` links come out the same. Only ``post`` is ever requested."""
+    return {
+        definition.kwargs["name"]: definition.path
+        for definition in site.routes
+        if isinstance(definition, web.RouteDef) and definition.kwargs.get("name")
+    }
 
 
-async def _load(settings_path: str, slug: str) -> tuple[Site, Any]:
+async def _load(settings_path: str, slug: str) -> tuple[Site, Any, Any]:
+    """The site, the post and the site's menus (every page shows them), read once."""
     site = Site(load_settings(settings_path))
     await site.configure()
     await site.storage.open()
     try:
         post = await site.storage.get_post_by_slug(slug, status="published")
+        menus = await site.storage.get_menus()
     finally:
         await site.storage.close()
     if post is None:
         raise SystemExit(f"no published post {slug!r} in {settings_path}")
-    return site, post
+    return site, post, menus
 
 
-def build_app(site: Site, post: Any) -> web.Application:
+def build_app(site: Site, post: Any, menus: Any = None) -> web.Application:
     """The reference application: one route, the page rendered from memory."""
     app = web.Application()
 
@@ -55,6 +58,7 @@ def build_app(site: Site, post: Any) -> web.Application:
             "request": request,
             "user": None,
             "csrf_token": "",
+            "menus": menus or {},
             "post": post,
             "fields": site.fields,
         }
@@ -63,8 +67,9 @@ def build_app(site: Site, post: Any) -> web.Application:
         )
 
     app.router.add_get("/posts/{slug}", handler, name="post")
-    for name, path in _ROUTES.items():
-        app.router.add_get(path, handler, name=name)
+    for name, path in route_paths(site).items():
+        if name != "post":
+            app.router.add_get(path, handler, name=name)
 
     # Autoescaping is on, as in cms: ENVIRONMENT_OPTIONS.
     env = jinja2.Environment(loader=build_loader(site), **ENVIRONMENT_OPTIONS)  # noqa: S701
@@ -93,8 +98,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     os.environ.setdefault("CMS_SECRET_KEY", "bench secret key, not for production")
-    site, post = asyncio.run(_load(args.settings, args.slug))
-    app = build_app(site, post)
+    site, post, menus = asyncio.run(_load(args.settings, args.slug))
+    app = build_app(site, post, menus)
     from cms.cli.workers import new_event_loop
 
     web.run_app(

@@ -38,7 +38,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,9 @@ TARGETS = {
     "post": Target("post", lambda site, urls: f"/posts/{site.post_slug}"),
     "index": Target("index", lambda site, urls: "/"),
     "index-deep": Target("index-deep", lambda site, urls: urls["deep"]),
+    # The page of the site's most popular tag (about half of the posts carry it).
+    "tag": Target("tag", lambda site, urls: f"/tags/{site.tag_slug}"),
+    "tag-deep": Target("tag-deep", lambda site, urls: urls["tag-deep"]),
     "api": Target("api", lambda site, urls: "/api/posts"),
     "post-any": Target("post-any", lambda site, urls: "/posts/", script=_any_post_script),
 }
@@ -109,7 +112,7 @@ def _upload_load() -> Background:
 
 
 SCENARIOS = [
-    Scenario("pages", ("post", "post-any", "index", "index-deep", "api")),
+    Scenario("pages", ("post", "post-any", "index", "index-deep", "tag", "tag-deep", "api")),
     # The post page while 20 uploads of 4000x3000 JPEGs are processed (bench/uploads.py).
     Scenario("uploads", ("post",), background=_upload_load, first_site_only=True),
 ]
@@ -312,25 +315,60 @@ class Cell:
         return statistics.median(values) if values else float("nan")
 
 
-def deep_page_url(site: Any, base_url: str) -> str:
-    """A page deep inside the index: the cursor link format the first page shows (followed
-    once to check it), aimed at the middle of the site."""
-    from bench.dataset import FIRST_POST_AT
+def _deep_url(site: Any, base_url: str, path: str, listed: int, middle: int) -> str:
+    """A page deep inside the listing at ``path`` (``listed`` posts long): the cursor link
+    format its first page shows (followed once to check it), aimed at post ``middle``."""
+    from bench.dataset import published_at
     from cms.web.views.base import encode_cursor
 
-    status, first = fetch(base_url + "/")
+    status, first = fetch(base_url + path)
     if status != 200:
-        raise RuntimeError(f"GET / on {site.label}: {status}")
-    found = re.search(r'href="(/\?after=[^"]+)"[^>]*>Older posts', first)
-    if site.size > 10 and found is None:
-        raise RuntimeError(f"no 'Older posts' link on the first page of {site.label}")
+        raise RuntimeError(f"GET {path} on {site.label}: {status}")
+    found = re.search(rf'href="({re.escape(path)}\?after=[^"]+)"', first)
+    if listed > 10 and found is None:
+        raise RuntimeError(f"no link to older posts on {path} of {site.label}")
     if found is not None:
         status, _ = fetch(base_url + found.group(1).replace("&amp;", "&"))
         if status != 200:
-            raise RuntimeError(f"the 'Older posts' link of {site.label} answered {status}")
-    middle = max(2, site.size // 2)
-    when = FIRST_POST_AT + timedelta(minutes=middle)
-    return "/?" + urllib.parse.urlencode({"after": encode_cursor(when, middle)})
+            raise RuntimeError(f"the older posts link of {path} on {site.label}: {status}")
+    return f"{path}?" + urllib.parse.urlencode(
+        {"after": encode_cursor(published_at(middle), middle)}
+    )
+
+
+def deep_page_url(site: Any, base_url: str) -> str:
+    """A page deep inside the index, aimed at the middle of the site."""
+    return _deep_url(site, base_url, "/", site.size, max(2, site.size // 2))
+
+
+def tag_deep_page_url(site: Any, base_url: str) -> str:
+    """A page deep inside the tag page, aimed at the middle of the tag's posts."""
+    from bench.dataset import tagged_posts
+
+    tagged = tagged_posts(site.size)
+    path = f"/tags/{site.tag_slug}"
+    if len(tagged) < 2:
+        raise RuntimeError(f"{site.label}: {len(tagged)} post(s) on {path}, too few")
+    return _deep_url(site, base_url, path, len(tagged), tagged[len(tagged) // 2])
+
+
+#: The URLs that take a request or two to find, made when a target first needs them.
+URL_MAKERS: dict[str, Callable[[Any, str], str]] = {
+    "deep": deep_page_url,
+    "tag-deep": tag_deep_page_url,
+}
+
+
+class SiteUrls(dict[str, str]):
+    """A site's ``urls`` (what ``Target.path`` reads): each made on first use."""
+
+    def __init__(self, site: Any, base_url: str) -> None:
+        super().__init__()
+        self.site, self.base_url = site, base_url
+
+    def __missing__(self, key: str) -> str:
+        self[key] = URL_MAKERS[key](self.site, self.base_url)
+        return self[key]
 
 
 def build_sites(args: argparse.Namespace, data: Path) -> list[Any]:
@@ -423,10 +461,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         ref_cell = Cell("reference", "reference", "post", reference.url + reference.health)
         plan: list[tuple[Server, Cell]] = [(reference, ref_cell)]
+        site_urls = {site.label: SiteUrls(site, by_site[site.label].url) for site in sites}
         for scenario in args.scenarios:
             for site in sites[:1] if scenario.first_site_only else sites:
                 server = by_site[site.label]
-                urls = {"deep": deep_page_url(site, server.url)}
+                urls = site_urls[site.label]
                 for name in scenario.targets:
                     target = TARGETS[name]
                     path = target.path(site, urls)
@@ -596,7 +635,7 @@ def goal_checks(
                 f"{cpu:.2f}x ({post['cpu_ms_per_request']:.3f} ms)",
             )
     for backend in args.backends:
-        for target in ("index", "index-deep"):
+        for target in ("index", "index-deep", "tag", "tag-deep"):
             a, b = find(f"{backend}-{small}", target), find(f"{backend}-{large}", target)
             if a and b and small != large:
                 slowdown = a["rps"] / b["rps"] if b["rps"] else float("inf")
