@@ -442,3 +442,24 @@ async def test_authors_cannot_manage_pages_tags_or_menus(
     refused = await client.post("/api/pages", json={"title": "Mine"}, headers=auth)
     assert refused.status == 403
     assert (await refused.json())["error"]["message"] == "Your role does not allow writing pages"
+
+
+async def test_journal_shows_the_menus_as_sections_and_in_its_colophon(
+    make_client: ClientFactory,
+) -> None:
+    from cms.contracts import MenuItem
+
+    client = await make_client(theme="journal")
+    await setup_admin(client)
+    storage = site_of(client).storage
+    await storage.set_menu("primary", [MenuItem("Home", "/"), MenuItem("Essays", "/tags/essays")])
+    await storage.set_menu("secondary", [MenuItem("Imprint", "/imprint")])
+    await asyncio.sleep(1.1)  # what another process saved shows within a second
+    home = await text_of(client, "/")
+    sections = home[home.index('aria-label="Sections"') :].split("</nav>")[0]
+    assert re.findall(r'class="masthead__section" href="([^"]+)"', sections) == [
+        "/",
+        "/tags/essays",
+    ]
+    colophon = home[home.index('class="colophon"') :]
+    assert '<a href="/imprint">Imprint</a>' in colophon

@@ -155,6 +155,8 @@ async def fill(site: Site) -> dict[str, Any]:
     )
     await storage.set_menu("primary", [MenuItem("Home", "/"), MenuItem("About", "/about")])
     await storage.update_profile(author.id, display_name="Ada A.", bio="Writes.", avatar=None)
+    await storage.update_post(soon.id, {"slug": "later"}, editor_id=None)
+    await storage.set_redirect("/old/feed", "https://example.org/feed")
     issued = await issue_token(site, "author-3", label="CI")
     return {"secret": issued.secret, "first": first.id, "draft": draft.id, "last": soon.id}
 
@@ -188,6 +190,8 @@ async def everything(site: Site) -> dict[str, Any]:
         "tags": await storage.list_tags(),
         "moved": await storage.tag_moved_to("old-name"),
         "menus": await storage.get_menus(),
+        "old slug": await storage.post_moved_to("soon"),
+        "redirects": await storage.list_redirects(),
     }
 
 
@@ -254,9 +258,11 @@ async def test_round_trip_is_lossless(
         "post_tags": 3,
         "tag_redirects": 1,
         "publications": 1,
+        "old_slugs": 1,
         "tokens": 1,
         "media": 0,
         "menus": 1,
+        "redirects": 1,
         "settings": 0,
     }
 
@@ -316,9 +322,11 @@ async def test_export_is_one_snapshot_and_the_archive_is_private(
         "post_tags.jsonl",
         "tag_redirects.jsonl",
         "publications.jsonl",
+        "old_slugs.jsonl",
         "tokens.jsonl",
         "media.jsonl",
         "menus.jsonl",
+        "redirects.jsonl",
         "settings.jsonl",
     ]
     manifest = json.loads(files["manifest.json"])

@@ -427,6 +427,7 @@ async def test_hook_register_admin_menu_items(make_client: ClientFactory) -> Non
         "Pages",
         "Tags",
         "Navigation",
+        "Redirects",
         "Media",
         "Users",
         "API tokens",

@@ -269,6 +269,11 @@ def every_storage_call(now: datetime) -> dict[str, Callable[[Any], Awaitable[Any
         "delete_tag": lambda s: s.delete_tag(1),
         "claim_due_publications": lambda s: s.claim_due_publications(),
         "get_menus": lambda s: s.get_menus(),
+        "post_moved_to": lambda s: s.post_moved_to("t"),
+        "find_redirect": lambda s: s.find_redirect("/t"),
+        "list_redirects": lambda s: s.list_redirects(),
+        "set_redirect": lambda s: s.set_redirect("/t", "/"),
+        "delete_redirect": lambda s: s.delete_redirect("/t"),
         "set_menu": lambda s: s.set_menu("primary", []),
         "update_profile": lambda s: s.update_profile(1, display_name="A", bio=None, avatar=None),
     }

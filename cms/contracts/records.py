@@ -22,6 +22,7 @@ __all__ = [
     "MenuItem",
     "MigrationReport",
     "Post",
+    "Redirect",
     "Rendition",
     "Role",
     "Status",
@@ -56,6 +57,16 @@ class Tag:
     name: str
     slug: str
     count: int = 0
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """An address of the site that answers 301 to ``target`` (a path here or a full URL),
+    added in the admin or by an import: an old URL kept alive."""
+
+    path: str
+    target: str
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -309,8 +320,10 @@ RECORD_KINDS: tuple[str, ...] = (
     "post_tags",
     "tag_redirects",
     "publications",
+    "old_slugs",
     "tokens",
     "media",
     "menus",
+    "redirects",
     "settings",
 )

@@ -15,6 +15,7 @@ from cms.contracts.records import (
     MenuItem,
     MigrationReport,
     Post,
+    Redirect,
     Role,
     Status,
     StoredImage,
@@ -30,6 +31,7 @@ __all__ = [
     "PublicationQueue",
     "RecordReader",
     "RecordWriter",
+    "RedirectStore",
     "SchemaStore",
     "Storage",
     "TagStore",
@@ -230,6 +232,32 @@ class TagStore(Protocol):
 
 
 @runtime_checkable
+class RedirectStore(Protocol):
+    """Old addresses kept alive: a post's former slugs, and redirects people add."""
+
+    async def post_moved_to(self, slug: str) -> Post | None:
+        """The post that had this slug before a change of slug (its latest owner), or None.
+        A slug a post has now is never an old one."""
+        ...
+
+    async def find_redirect(self, path: str) -> Redirect | None:
+        """The redirect from exactly this path, or None."""
+        ...
+
+    async def list_redirects(self) -> list[Redirect]:
+        """Every redirect, by path."""
+        ...
+
+    async def set_redirect(self, path: str, target: str) -> Redirect:
+        """Add a redirect, or point an existing one elsewhere."""
+        ...
+
+    async def delete_redirect(self, path: str) -> bool:
+        """Remove a redirect; whether there was one."""
+        ...
+
+
+@runtime_checkable
 class PublicationQueue(Protocol):
     """Who says "this post is now visible" (``post_published``), exactly once per post.
 
@@ -391,6 +419,7 @@ class Storage(
     PostStore,
     TagStore,
     PublicationQueue,
+    RedirectStore,
     MenuStore,
     UserStore,
     AttemptCounter,

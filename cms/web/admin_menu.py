@@ -38,6 +38,7 @@ def core_menu_items() -> list[AdminMenuItem]:
         AdminMenuItem("Pages", route="admin-pages", permission="pages.manage"),
         AdminMenuItem("Tags", route="admin-tags", permission="tags.manage"),
         AdminMenuItem("Navigation", route="admin-navigation", permission="navigation.manage"),
+        AdminMenuItem("Redirects", route="admin-redirects", permission="redirects.manage"),
         AdminMenuItem("Media", route="admin-media", permission="media.manage"),
         AdminMenuItem("Users", route="admin-users", permission="users.manage"),
         AdminMenuItem("API tokens", route="admin-tokens", permission="admin.access"),

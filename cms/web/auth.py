@@ -44,6 +44,7 @@ _ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "pages.manage",
             "tags.manage",
             "navigation.manage",
+            "redirects.manage",
         }
     ),
     "editor": frozenset(
@@ -54,6 +55,7 @@ _ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "media.manage",
             "pages.manage",
             "tags.manage",
+            "redirects.manage",
         }
     ),
     "author": frozenset({"admin.access", "posts.create"}),

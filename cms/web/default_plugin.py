@@ -39,6 +39,7 @@ from cms.web.views.public import (
 from cms.web.views.site_admin import (
     NavigationView,
     ProfileView,
+    RedirectsView,
     TagAdminView,
     TagListAdminView,
 )
@@ -68,6 +69,7 @@ def register_routes(cms: Any) -> list[web.RouteDef]:
         web.view("/admin/tags", TagListAdminView, name="admin-tags"),
         web.view("/admin/tags/{id:\\d+}", TagAdminView, name="admin-tag"),
         web.view("/admin/navigation", NavigationView, name="admin-navigation"),
+        web.view("/admin/redirects", RedirectsView, name="admin-redirects"),
         web.view("/admin/media", MediaLibraryView, name="admin-media"),
         web.view("/admin/media/{id:\\d+}/delete", MediaDeleteView, name="admin-media-delete"),
         web.view("/admin/users", UserListView, name="admin-users"),

@@ -29,9 +29,11 @@ _KINDS: tuple[str, ...] = (
     "post_tags",
     "tag_redirects",
     "publications",
+    "old_slugs",
     "tokens",
     "media",
     "menus",
+    "redirects",
 )
 # Derived from other columns on import, never exported.
 _DERIVED = {"users": ("username_key",)}
@@ -49,6 +51,8 @@ class _Tables:
             "tokens": schema.tokens,
             "media": schema.media,
             "menus": schema.menus,
+            "old_slugs": schema.old_slugs,
+            "redirects": schema.redirects,
         }
 
     def columns(self, kind: str) -> list[Any]:

@@ -101,6 +101,9 @@ class PostWrites(StorageParts):
             ).scalar_one()
             if values.get("tags"):
                 await self._set_tags(conn, new_id, values["tags"])
+            # A slug in use is nobody's old one: the new post wins its address.
+            old_slugs = self.schema.old_slugs
+            await conn.execute(delete(old_slugs).where(old_slugs.c.slug == row["slug"]))
             post = await self._reread(conn, new_id)
             await self._keep_listing(conn, post)
             return post
@@ -142,6 +145,8 @@ class PostWrites(StorageParts):
                 raise VersionConflict(current)
             if values.get("tags") is not None:
                 await self._set_tags(conn, post_id, values["tags"])
+            if row.get("slug", current.slug) != current.slug:
+                await self._remember_slug(conn, post_id, current.slug, row["slug"])
             post = await self._reread(conn, post_id)
             await self._keep_listing(conn, post)
             return post
@@ -191,6 +196,13 @@ class PostWrites(StorageParts):
                 for position, tag_id in enumerate(ids)
             ],
         )
+
+    async def _remember_slug(self, conn: AsyncConnection, post_id: int, old: str, new: str) -> None:
+        """The post's former slug leads to it from now on (its latest owner wins); the slug
+        it has now is nobody's old one any more."""
+        old_slugs = self.schema.old_slugs
+        await conn.execute(delete(old_slugs).where(old_slugs.c.slug.in_([old, new])))
+        await conn.execute(old_slugs.insert().values(slug=old, post_id=post_id))
 
     async def _keep_listing(self, conn: AsyncConnection, post: Post) -> None:
         """After a write: the post's tag rows carry its publication time while it is a

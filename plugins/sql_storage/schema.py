@@ -45,6 +45,8 @@ class Schema:
     tag_redirects: Table
     publications: Table
     menus: Table
+    old_slugs: Table
+    redirects: Table
 
 
 def _column_type(field: PostField) -> TypeEngine[Any]:
@@ -212,6 +214,21 @@ def build_schema(fields: Iterable[PostField]) -> Schema:
         Column("created_at", DateTime(timezone=True), nullable=False),
         Column("uploader_id", Integer, ForeignKey("cms_users.id", ondelete="SET NULL")),
     )
+    old_slugs = Table(
+        "cms_old_slugs",
+        metadata,
+        # A slug a post had before a change: /posts/{slug} (or /{slug}) answers 301.
+        Column("slug", String(200), primary_key=True),
+        Column("post_id", Integer, ForeignKey("cms_posts.id", ondelete="CASCADE"), nullable=False),
+        Index("ix_cms_old_slugs_post", "post_id"),
+    )
+    redirects = Table(
+        "cms_redirects",
+        metadata,
+        Column("path", String(500), primary_key=True),
+        Column("target", String(1000), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
     return Schema(
         metadata,
         users,
@@ -225,4 +242,6 @@ def build_schema(fields: Iterable[PostField]) -> Schema:
         tag_redirects=tag_redirects,
         publications=publications,
         menus=menus,
+        old_slugs=old_slugs,
+        redirects=redirects,
     )

@@ -29,6 +29,7 @@ from .pg_reads import PostgresReadPool
 from .post_reads import PostReads
 from .post_writes import PostWrites
 from .prepared import PreparedRead
+from .redirects import RedirectQueries
 from .schema import Schema, build_schema
 from .site_state import SiteState
 from .sqlite_reads import SqliteReadPool
@@ -45,6 +46,7 @@ class SqlStorage(
     PostWrites,
     TagQueries,
     SiteState,
+    RedirectQueries,
     UserQueries,
     AttemptQueries,
     TokenQueries,
@@ -91,6 +93,7 @@ class SqlStorage(
         self._build_user_reads()
         self._build_tag_reads()
         self._build_site_state_reads()
+        self._build_redirect_reads()
 
     @classmethod
     def sqlite(

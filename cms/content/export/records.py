@@ -209,6 +209,21 @@ class MenuRecord(_Record):
     updated_at: Moment
 
 
+class OldSlugRecord(_Record):
+    """A line of ``old_slugs.jsonl``: a slug a post had before a change (it redirects)."""
+
+    slug: PostSlug
+    post_id: Id
+
+
+class RedirectRecord(_Record):
+    """A line of ``redirects.jsonl``: an address that answers 301 to ``target``."""
+
+    path: Annotated[str, Field(min_length=1, max_length=500, pattern=REDIRECT_PATH_PATTERN)]
+    target: Annotated[str, Field(min_length=1, max_length=1000, pattern=MENU_URL_PATTERN)]
+    created_at: Moment
+
+
 class SettingRecord(_Record):
     """A line of ``settings.jsonl`` (reserved: no site setting lives in the database yet)."""
 
@@ -225,6 +240,9 @@ _PATH_CHAR = r"""[^\x00-\x20\x7f"'<>\\/]"""
 IMAGE_PATTERN = (
     rf"^(?:[0-9a-f]{{64}}|https?://{_URL_CHAR}+|/(?:{_PATH_CHAR}+(?:/{_PATH_CHAR}+)*/?)?)$"
 )
+
+#: A redirect's address: a path on this site (never ``//host``), without spaces or quotes.
+REDIRECT_PATH_PATTERN = rf"^/(?:{_PATH_CHAR}{_URL_CHAR}*)?$"
 
 #: The core columns of a post: the site's own rules (cms.contracts.fields) where a post is saved.
 _CORE_POST_FIELDS: dict[str, Any] = {
@@ -273,9 +291,11 @@ def _record_models(site: Site) -> dict[str, type[BaseModel]]:
         "post_tags": PostTagRecord,
         "tag_redirects": TagRedirectRecord,
         "publications": PublicationRecord,
+        "old_slugs": OldSlugRecord,
         "tokens": TokenRecord,
         "media": MediaRecord,
         "menus": MenuRecord,
+        "redirects": RedirectRecord,
         "settings": SettingRecord,
     }
 

@@ -84,6 +84,8 @@ def validate_archive(archive: Archive, site: Site, supported: tuple[str, ...]) -
         "old tag slugs": set(),
         "queued posts": set(),
         "menus": set(),
+        "old slugs": set(),
+        "redirects": set(),
     }
     # A post's image that is a media hash must name an image of the export (as a saved
     # post's must name an uploaded one); media come after posts, so they are checked last.
@@ -189,6 +191,11 @@ def _cross_check(kind: str, record: Any, seen: dict[str, set[Any]]) -> Iterator[
         yield from _links(seen, post_id=record.post_id)
     elif kind == "menus":
         yield from unique("menus", record.name, "menu")
+    elif kind == "old_slugs":
+        yield from unique("old slugs", record.slug, "old slug")
+        yield from _links(seen, post_id=record.post_id)
+    elif kind == "redirects":
+        yield from unique("redirects", record.path, "redirect from")
     else:
         yield from unique("setting keys", record.key, "setting")
 

@@ -18,6 +18,22 @@ __all__ = ["RETRY_AFTER_SECONDS", "error_middleware", "is_api_request"]
 log = logging.getLogger("cms")
 
 RETRY_AFTER_SECONDS = "5"
+_READS = frozenset({"GET", "HEAD"})
+
+
+async def _redirected(request: web.Request) -> None:
+    """A redirect added in the admin (Admin > Redirects) for an address nothing answers at:
+    raise its 301. Only asked on a 404, so it costs the pages that exist nothing."""
+    site = request.app[SITE_KEY]
+    try:
+        redirect = await site.storage.find_redirect(request.path)
+    except DependencyUnavailable:
+        return  # the 404 it was: nothing more to say while the database is away
+    if redirect is not None:
+        location = redirect.target
+        if request.query_string and "?" not in location and location.startswith("/"):
+            location += "?" + request.query_string
+        raise web.HTTPMovedPermanently(location=location)
 
 
 def is_api_request(request: web.Request) -> bool:
@@ -33,6 +49,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        if exc.status == 404 and request.method in _READS and not is_api_request(request):
+            await _redirected(request)
         return await _handle(request, exc)
     except asyncio.CancelledError:
         raise

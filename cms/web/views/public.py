@@ -58,6 +58,18 @@ def listing_validators(
     ]
 
 
+async def moved_post(view: BaseView, slug: str) -> None:
+    """Answer 301 when ``slug`` was the slug of a post (or page) before a change: links and
+    search engines keep finding it, under its current address."""
+    post = await view.site.storage.post_moved_to(slug)
+    if post is None or not post.is_published:
+        return
+    route = view.request.app.router["post" if post.kind == "post" else "page"]
+    raise web.HTTPMovedPermanently(
+        route.url_for(slug=post.slug).with_query(view.request.rel_url.query)
+    )
+
+
 class IndexView(BaseView):
     """``GET /``: published posts, newest first, one keyset page at a time."""
 
@@ -85,6 +97,7 @@ class PostDetailView(BaseView):
         slug = self.request.match_info["slug"]
         post = await self.site.storage.get_post_by_slug(slug, status="published", kind="post")
         if post is None:
+            await moved_post(self, slug)
             raise web.HTTPNotFound(reason="There is no post at this address")
         return await self.render(
             [f"post-{post.slug}.html", "post.html"],
@@ -110,6 +123,7 @@ class PageView(BaseView):
         slug = self.request.match_info["slug"]
         page = await self.site.storage.get_post_by_slug(slug, status="published", kind="page")
         if page is None:
+            await moved_post(self, slug)
             await self._redirect_to_folder()
             raise web.HTTPNotFound(reason="There is nothing at this address")
         return await self.render(

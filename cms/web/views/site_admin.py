@@ -18,7 +18,13 @@ from cms.web.menus import MENU_CACHE_KEY
 from cms.web.uploads import read_page_form
 from cms.web.views.base import BaseView
 
-__all__ = ["NavigationView", "ProfileView", "TagAdminView", "TagListAdminView"]
+__all__ = [
+    "NavigationView",
+    "ProfileView",
+    "RedirectsView",
+    "TagAdminView",
+    "TagListAdminView",
+]
 
 _MENU_URL = re.compile(MENU_URL_PATTERN)
 _CONTROL = re.compile(NO_CONTROL_CHARS)
@@ -249,3 +255,63 @@ class ProfileView(BaseView):
         await announce(self.site, hookspecs.user_updated, user=updated, cms=self.site)
         url = self.request.app.router["admin-account"].url_for().with_query(notice="profile")
         raise web.HTTPSeeOther(url)
+
+
+_REDIRECT_PATH = re.compile(r"^/(?!/)[^\s\x00-\x1f\x7f\"'<>\\]{0,499}$")
+_REDIRECT_NOTICES = {
+    "added": "The redirect was saved.",
+    "deleted": "The redirect was removed.",
+}
+
+
+class RedirectsView(BaseView):
+    """``/admin/redirects``: addresses that answer 301 elsewhere (an old URL kept alive).
+    Asked only where nothing else answers (a 404); a post's changed slug redirects by
+    itself."""
+
+    permission = "redirects.manage"
+    uses_forms = True
+
+    async def get(self) -> web.Response:
+        notice = _REDIRECT_NOTICES.get(self.request.query.get("notice", ""))
+        return await self.show({}, {}, notice=notice)
+
+    async def show(
+        self,
+        form: dict[str, str],
+        errors: dict[str, str],
+        *,
+        notice: str | None = None,
+        status: int = 200,
+    ) -> web.Response:
+        return await self.render(
+            "admin/redirects.html",
+            {
+                "redirects": await self.site.storage.list_redirects(),
+                "form": form,
+                "errors": errors,
+                "notice": notice,
+            },
+            status=status,
+        )
+
+    async def post(self) -> web.Response:
+        await self.authorize("redirects.manage")
+        data = await self.request.post()
+        router = self.request.app.router
+        if data.get("action") == "delete":
+            await self.site.storage.delete_redirect(str(data.get("path", "")))
+            raise web.HTTPSeeOther(router["admin-redirects"].url_for().with_query(notice="deleted"))
+        path = str(data.get("path", "")).strip()
+        target = str(data.get("target", "")).strip()
+        errors: dict[str, str] = {}
+        if not _REDIRECT_PATH.match(path):
+            errors["path"] = "Use a path on this site, like /old-page (no spaces)."
+        if len(target) > 1000 or not _MENU_URL.match(target) or target.startswith(("#", "mailto:")):
+            errors["target"] = "Use a path on this site (like /about) or a full https:// address."
+        elif target == path:
+            errors["target"] = "A redirect to itself would never end."
+        if errors:
+            return await self.show({"path": path, "target": target}, errors, status=422)
+        await self.site.storage.set_redirect(path, target)
+        raise web.HTTPSeeOther(router["admin-redirects"].url_for().with_query(notice="added"))
