@@ -29,6 +29,7 @@ from cms.web.views.auth import LoginView, LogoutView, SetupView
 from cms.web.views.base import render_page
 from cms.web.views.media_library import MediaDeleteView, MediaLibraryView
 from cms.web.views.public import (
+    FaviconView,
     HealthView,
     IndexView,
     PageView,
@@ -43,6 +44,13 @@ from cms.web.views.site_admin import (
     TagAdminView,
     TagListAdminView,
 )
+from cms.web.views.sitemaps import (
+    AuthorSitemapView,
+    PageSitemapView,
+    PostSitemapView,
+    SitemapIndexView,
+    TagSitemapView,
+)
 from cms.web.views.users import AccountView, UserEditView, UserListView
 
 
@@ -56,6 +64,16 @@ def register_routes(cms: Any) -> list[web.RouteDef]:
         web.view("/authors/{username}", AuthorView, name="author"),
         web.view("/healthz", HealthView, name="healthz"),
         web.view("/robots.txt", RobotsView, name="robots"),
+        web.view("/sitemap.xml", SitemapIndexView, name="sitemap"),
+        web.view("/sitemaps/pages.xml", PageSitemapView, name="sitemap-pages"),
+        web.view("/sitemaps/tags.xml", TagSitemapView, name="sitemap-tags"),
+        web.view("/sitemaps/authors.xml", AuthorSitemapView, name="sitemap-authors"),
+        web.view(
+            "/sitemaps/posts-{year:\\d{4}}-{month:\\d{2}}.xml",
+            PostSitemapView,
+            name="sitemap-posts",
+        ),
+        web.view("/favicon.ico", FaviconView, name="favicon"),
         web.view("/static/{theme}/{name:.+}", StaticFileView, name="static"),
         web.view("/setup", SetupView, name="setup"),
         web.view("/login", LoginView, name="login"),

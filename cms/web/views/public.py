@@ -9,9 +9,11 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from cms.contracts import Cursor, Post
+from cms.core.theming import DEFAULT_THEME, bundled_themes_dir
 from cms.web.views.base import BaseView, decode_cursor, encode_cursor
 
 __all__ = [
+    "FaviconView",
     "HealthView",
     "IndexView",
     "PageView",
@@ -201,8 +203,33 @@ class StaticFileView(BaseView):
         )
 
 
+class FaviconView(BaseView):
+    """``GET /favicon.ico``: the theme chain's ``favicon.ico`` (the default theme ships one,
+    so a theme that extends it may ship its own or none), else the default theme's."""
+
+    #: Not a cache-busting name, so not "immutable": a week, then the browser asks again
+    #: (and gets a 304 while the file is the same).
+    CACHE_CONTROL = "public, max-age=604800"
+
+    async def get(self) -> web.StreamResponse:
+        theme = self.site.theme
+        hashed = theme.static_names.get("favicon.ico")
+        path = theme.static_files.get(hashed) if hashed is not None else None
+        if path is None:
+            # A theme that extends no other has no share in the default theme's files.
+            path = bundled_themes_dir() / DEFAULT_THEME / "static" / "favicon.ico"
+        return web.FileResponse(
+            path,
+            headers={
+                "Cache-Control": self.CACHE_CONTROL,
+                "Content-Type": "image/vnd.microsoft.icon",
+            },
+        )
+
+
 class RobotsView(BaseView):
-    """``GET /robots.txt``: crawlers welcome, except where only signed-in people go.
+    """``GET /robots.txt``: crawlers welcome, except where only signed-in people go; the
+    sitemap index named by its absolute address.
 
     A plugin replaces it by registering a route named ``robots``.
     """
@@ -213,6 +240,10 @@ class RobotsView(BaseView):
 
     async def get(self) -> web.Response:
         lines = ["User-agent: *", *(f"Disallow: {path}" for path in self.PRIVATE)]
+        sitemap = self.request.app.router.named_resources().get("sitemap")
+        if sitemap is not None:
+            base_url = self.site.settings.site.base_url
+            lines += ["", f"Sitemap: {base_url}{sitemap.url_for()}"]
         return web.Response(
             text="\n".join(lines) + "\n",
             content_type="text/plain",
