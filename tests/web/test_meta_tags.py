@@ -3,12 +3,14 @@ descriptions, canonical links, OpenGraph and Twitter cards, noindex where it bel
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
 
 from tests.conftest import ClientFactory, create_post, setup_admin
+from tests.test_security import without_structured_data
 
 
 def head_of(page: str) -> str:
@@ -45,7 +47,13 @@ async def test_a_post_page_describes_itself(site: Any) -> None:
     assert re.fullmatch(
         r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", meta(head, "article:published_time")[0]
     )
-    assert "<script" not in head
+    # The one script is structured data (never run): the article for search engines.
+    (block,) = re.findall(r'<script type="application/ld\+json">(.*?)</script>', head)
+    article = json.loads(block)
+    assert article["@type"] == "BlogPosting" and article["headline"] == "Spring tides"
+    assert article["url"] == address and article["datePublished"].endswith("+00:00")
+    assert article["description"] == "High water at noon, & low water at six."
+    assert without_structured_data(head).count("<script") == 0
 
 
 async def test_the_home_page_has_the_site_description(site: Any) -> None:
@@ -54,6 +62,14 @@ async def test_the_home_page_has_the_site_description(site: Any) -> None:
     assert '<link rel="canonical" href="http://127.0.0.1:8080/">' in head
     assert meta(head, "og:type") == ["website"]
     assert meta(head, "og:site_name") == ["Tide Tables"]
+    (block,) = re.findall(r'<script type="application/ld\+json">(.*?)</script>', head)
+    assert json.loads(block) == {
+        "@context": "https://schema.org",
+        "@type": "WebSite",
+        "name": "Tide Tables",
+        "url": "http://127.0.0.1:8080/",
+        "description": "Notes on the sea, weekly.",
+    }
 
 
 @pytest.mark.parametrize("path", ["/login", "/setup"])
