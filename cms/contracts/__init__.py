@@ -25,6 +25,7 @@ from cms.contracts.errors import (
 )
 from cms.contracts.excerpt import (
     excerpt_of,
+    plain_text_of,
 )
 from cms.contracts.fields import PostField, Text
 from cms.contracts.images import (
@@ -53,6 +54,13 @@ from cms.contracts.records import (
     Tag,
     User,
 )
+from cms.contracts.search import (
+    SearchHit,
+    SearchQuery,
+    SearchSyntaxError,
+    SearchTerm,
+    parse_search,
+)
 from cms.contracts.sessions import (
     SessionStore,
 )
@@ -66,6 +74,7 @@ from cms.contracts.storage import (
     RecordWriter,
     RedirectStore,
     SchemaStore,
+    SearchIndex,
     Storage,
     TagStore,
     TokenStore,
@@ -109,6 +118,11 @@ __all__ = [
     "Role",
     "SchemaOutOfDate",
     "SchemaStore",
+    "SearchHit",
+    "SearchIndex",
+    "SearchQuery",
+    "SearchSyntaxError",
+    "SearchTerm",
     "SessionStore",
     "SessionStoreBackend",
     "SiteNotEmpty",
@@ -125,4 +139,6 @@ __all__ = [
     "UsernameTaken",
     "VersionConflict",
     "excerpt_of",
+    "parse_search",
+    "plain_text_of",
 ]

@@ -10,7 +10,7 @@ import functools
 import re
 from html import unescape
 
-__all__ = ["EXCERPT_WORDS", "excerpt_of"]
+__all__ = ["EXCERPT_WORDS", "excerpt_of", "plain_text_of"]
 
 #: How many words an automatic excerpt has.
 EXCERPT_WORDS = 40
@@ -51,3 +51,8 @@ def excerpt_of(html: str) -> str:
     # Entities become characters: the template escapes the text once, as it should.
     text = unescape(" ".join(words[:EXCERPT_WORDS]))
     return text + ("…" if len(words) > EXCERPT_WORDS else "")
+
+
+def plain_text_of(html: str) -> str:
+    """All the text of ``html``, as plain text (what search indexes)."""
+    return unescape(" ".join(_words(html)))

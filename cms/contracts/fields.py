@@ -80,6 +80,7 @@ class PostField:
     numbers. ``show=False`` keeps the field off the post page (it stays editable).
     ``template`` names a template the theme includes for this field on the post page instead
     of its generic label/value row; ``head`` names one it includes in the page's ``<head>``.
+    ``searchable=True`` (text fields) puts the field's words in the search index.
     Both see ``post``, ``field`` and ``value``, and are rendered only when the value is set.
     """
 
@@ -97,6 +98,8 @@ class PostField:
     show: bool = True
     template: str | None = None
     head: str | None = None
+    #: Indexed for full-text search with the post's title and text (text fields only).
+    searchable: bool = False
     #: The plugin that declared the field: cms fills it in on the copy it keeps when it
     #: collects fields (``site.fields``); a plugin leaves it out.
     plugin: str = field(default="", compare=False)
@@ -130,6 +133,8 @@ class PostField:
             raise ValueError(f"PostField {self.name!r}: min and max need type int or float")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"PostField {self.name!r}: min is greater than max")
+        if self.searchable and self.type not in (str, Text):
+            raise ValueError(f"PostField {self.name!r}: searchable needs a text field")
         for kind in ("template", "head"):
             name = getattr(self, kind)
             if name is not None and (not isinstance(name, str) or not name.strip()):

@@ -22,6 +22,7 @@ from cms.contracts.records import (
     Tag,
     User,
 )
+from cms.contracts.search import SearchHit, SearchQuery
 
 __all__ = [
     "AttemptCounter",
@@ -33,6 +34,7 @@ __all__ = [
     "RecordWriter",
     "RedirectStore",
     "SchemaStore",
+    "SearchIndex",
     "Storage",
     "TagStore",
     "TokenStore",
@@ -258,6 +260,26 @@ class RedirectStore(Protocol):
 
 
 @runtime_checkable
+class SearchIndex(Protocol):
+    """Full-text search over published posts and pages, kept in step with every write.
+
+    The index holds a post's title, its text (its HTML as plain text) and its plugin fields
+    declared ``searchable``; only what is visible now is ever found.
+    """
+
+    async def search_posts(
+        self, query: SearchQuery, *, kind: Kind | None = None, limit: int = 20
+    ) -> list[SearchHit]:
+        """The best matches, best first (posts and pages, or one ``kind``)."""
+        ...
+
+    async def index_missing(self, *, limit: int = 200) -> int:
+        """Index up to ``limit`` posts the index lacks (a site upgraded, or imported);
+        return how many. Called until it returns 0."""
+        ...
+
+
+@runtime_checkable
 class PublicationQueue(Protocol):
     """Who says "this post is now visible" (``post_published``), exactly once per post.
 
@@ -420,6 +442,7 @@ class Storage(
     TagStore,
     PublicationQueue,
     RedirectStore,
+    SearchIndex,
     MenuStore,
     UserStore,
     AttemptCounter,

@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp_session import session_middleware
 
 from cms.content.publications import announce_publications
+from cms.content.search_index import fill_search_index
 from cms.core import hookspecs
 from cms.core.settings import Settings
 from cms.core.site import Site
@@ -109,13 +110,17 @@ async def _backends(app: web.Application) -> AsyncIterator[None]:
             if site.images is not None:
                 await site.images.open()
             await site.plugins.call(hookspecs.startup, cms=site)
-            announcer = asyncio.create_task(announce_publications(site), name="cms-publications")
+            background = [
+                asyncio.create_task(announce_publications(site), name="cms-publications"),
+                asyncio.create_task(fill_search_index(site), name="cms-search-index"),
+            ]
             try:
                 yield
             finally:
-                announcer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await announcer
+                for task in background:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
         finally:
             if site.images is not None:
                 await site.images.close()

@@ -37,6 +37,7 @@ from cms.web.views.public import (
     RobotsView,
     StaticFileView,
 )
+from cms.web.views.search import SearchView
 from cms.web.views.site_admin import (
     NavigationView,
     ProfileView,
@@ -62,6 +63,7 @@ def register_routes(cms: Any) -> list[web.RouteDef]:
         web.view("/tags", TagListView, name="tags"),
         web.view("/tags/{slug}", TagView, name="tag"),
         web.view("/authors/{username}", AuthorView, name="author"),
+        web.view("/search", SearchView, name="search"),
         web.view("/healthz", HealthView, name="healthz"),
         web.view("/robots.txt", RobotsView, name="robots"),
         web.view("/sitemap.xml", SitemapIndexView, name="sitemap"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -37,6 +37,40 @@ class SqliteOptions(BaseModel):
     text_cache_mb: int = Field(DEFAULT_TEXT_CACHE_MB, ge=0, le=65_536, description=_TEXT_CACHE)
 
 
+#: PostgreSQL's built-in text search configurations (``\\dF`` of a stock server).
+SearchLanguage = Literal[
+    "simple",
+    "arabic",
+    "armenian",
+    "basque",
+    "catalan",
+    "danish",
+    "dutch",
+    "english",
+    "finnish",
+    "french",
+    "german",
+    "greek",
+    "hindi",
+    "hungarian",
+    "indonesian",
+    "irish",
+    "italian",
+    "lithuanian",
+    "nepali",
+    "norwegian",
+    "portuguese",
+    "romanian",
+    "russian",
+    "serbian",
+    "spanish",
+    "swedish",
+    "tamil",
+    "turkish",
+    "yiddish",
+]
+
+
 class PostgresOptions(BaseModel):
     """``[storage] options`` for ``backend = "postgres"``."""
 
@@ -50,6 +84,11 @@ class PostgresOptions(BaseModel):
     pool_timeout_s: float = Field(10.0, gt=0, description="Wait for a free pooled connection")
     auto_migrate: bool = Field(True, description=_AUTO_MIGRATE)
     text_cache_mb: int = Field(DEFAULT_TEXT_CACHE_MB, ge=0, le=65_536, description=_TEXT_CACHE)
+    search_language: SearchLanguage = Field(
+        "english",
+        description="PostgreSQL's text search configuration for stemming: english, french, "
+        "german... or simple (no stemming)",
+    )
 
     @field_validator("url")
     @classmethod
@@ -80,6 +119,7 @@ def _postgres(options: PostgresOptions, site: Any) -> SqlStorage:
         pool_timeout_s=options.pool_timeout_s,
         auto_migrate=options.auto_migrate,
         text_cache_mb=options.text_cache_mb,
+        search_language=options.search_language,
     )
 
 

@@ -16,8 +16,9 @@ from cms.contracts import MigrationReport, SchemaOutOfDate
 
 from .engine import backup_sqlite, prepare_sqlite
 from .errors import translate_errors
-from .migrations import MigrationPlan, apply_plan, plan_migration
+from .migrations import FTS_TABLE, MigrationPlan, apply_plan, plan_migration
 from .parts import StorageParts
+from .search import FTS_SCHEMA
 
 __all__ = ["SchemaMigrations"]
 
@@ -54,6 +55,9 @@ class SchemaMigrations(StorageParts):
         async with self._migrating() as conn:
             plan: MigrationPlan = await conn.run_sync(plan_migration, self.schema.metadata)
             report = MigrationReport(kept=plan.kept, blocking=plan.blocking)
+            needs_fts = self.is_sqlite and not await self._has_fts(conn)
+            if needs_fts:
+                plan.additive.append(f"created full-text index {FTS_TABLE} (FTS5)")
             if dry_run:
                 report.applied = plan.changes
                 return report
@@ -68,8 +72,22 @@ class SchemaMigrations(StorageParts):
                         backup_sqlite, self.sqlite_path, busy_timeout_ms=_MIGRATION_BUSY_TIMEOUT_MS
                     )
                 )
+            if needs_fts:
+                plan.additive.pop()
             report.applied = await conn.run_sync(apply_plan, self.schema.metadata, plan)
+            if needs_fts:
+                # Its rows are filled by index_missing (the web application does it in the
+                # background at start-up), so a big site starts at once.
+                await conn.execute(text(FTS_SCHEMA))
+                report.applied.append(f"created full-text index {FTS_TABLE} (FTS5)")
         return report
+
+    async def _has_fts(self, conn: AsyncConnection) -> bool:
+        found = await conn.execute(
+            text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"),
+            {"name": FTS_TABLE},
+        )
+        return found.first() is not None
 
     def _check_startup_policy(self, plan: MigrationPlan) -> None:
         if plan.blocking:

@@ -106,6 +106,7 @@ class PostWrites(StorageParts):
             await conn.execute(delete(old_slugs).where(old_slugs.c.slug == row["slug"]))
             post = await self._reread(conn, new_id)
             await self._keep_listing(conn, post)
+            await self.index_post(conn, post)
             return post
 
         return await self._writing_with_free_slug(insert)
@@ -149,6 +150,7 @@ class PostWrites(StorageParts):
                 await self._remember_slug(conn, post_id, current.slug, row["slug"])
             post = await self._reread(conn, post_id)
             await self._keep_listing(conn, post)
+            await self.index_post(conn, post)
             return post
 
         return await self._writing_with_free_slug(update)
@@ -241,6 +243,7 @@ class PostWrites(StorageParts):
         async with self._writing() as conn:
             post = await self._lock_post(conn, post_id, expected_version)
             await conn.execute(posts.delete().where(posts.c.id == post_id))
+            await self.unindex_post(conn, post_id)
         return post
 
     async def _lock_post(

@@ -24,6 +24,7 @@ from sqlalchemy import (
     false,
     text,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.types import TypeEngine
 
 from cms import PostField
@@ -47,6 +48,8 @@ class Schema:
     menus: Table
     old_slugs: Table
     redirects: Table
+    #: PostgreSQL's search index (SQLite's is an FTS5 table the storage makes: see .search).
+    search: Table | None = None
 
 
 def _column_type(field: PostField) -> TypeEngine[Any]:
@@ -61,8 +64,9 @@ def _column_type(field: PostField) -> TypeEngine[Any]:
     return Text()
 
 
-def build_schema(fields: Iterable[PostField]) -> Schema:
-    """The schema the core plus these plugin fields declare."""
+def build_schema(fields: Iterable[PostField], *, postgres: bool = False) -> Schema:
+    """The schema the core plus these plugin fields declare (on PostgreSQL, with its
+    full-text search table)."""
     metadata = MetaData()
     users = Table(
         "cms_users",
@@ -229,6 +233,21 @@ def build_schema(fields: Iterable[PostField]) -> Schema:
         Column("target", String(1000), nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False),
     )
+    search = None
+    if postgres:
+        search = Table(
+            "cms_search",
+            metadata,
+            Column(
+                "post_id", Integer, ForeignKey("cms_posts.id", ondelete="CASCADE"), primary_key=True
+            ),
+            # The post's plain text and searchable fields, for ts_headline's snippets.
+            Column("body", Text, nullable=False),
+            Column("extra", Text, nullable=False),
+            # Title (weight A), text (B) and searchable plugin fields (C).
+            Column("document", TSVECTOR, nullable=False),
+            Index("ix_cms_search_document", "document", postgresql_using="gin"),
+        )
     return Schema(
         metadata,
         users,
@@ -244,4 +263,5 @@ def build_schema(fields: Iterable[PostField]) -> Schema:
         menus=menus,
         old_slugs=old_slugs,
         redirects=redirects,
+        search=search,
     )

@@ -31,6 +31,7 @@ from .post_writes import PostWrites
 from .prepared import PreparedRead
 from .redirects import RedirectQueries
 from .schema import Schema, build_schema
+from .search import SearchQueries
 from .site_state import SiteState
 from .sqlite_reads import SqliteReadPool
 from .tags import TagQueries
@@ -47,6 +48,7 @@ class SqlStorage(
     TagQueries,
     SiteState,
     RedirectQueries,
+    SearchQueries,
     UserQueries,
     AttemptQueries,
     TokenQueries,
@@ -69,13 +71,18 @@ class SqlStorage(
         auto_migrate: bool = True,
         pg_read_options: Mapping[str, Any] | None = None,
         text_cache_bytes: int = DEFAULT_TEXT_CACHE_MB * 1024 * 1024,
+        search_language: str = "english",
     ) -> None:
+        fields = list(fields)
         self.name = name
+        self.searchable_fields = tuple(field.name for field in fields if field.searchable)
+        #: PostgreSQL's text search configuration (``[storage] options.search_language``).
+        self.search_language = search_language
         self.url = url
         self.sqlite_path = sqlite_path
         #: ``cms serve`` makes additive schema changes itself (else it asks for cms migrate).
         self.auto_migrate = auto_migrate
-        self.schema: Schema = build_schema(fields)
+        self.schema: Schema = build_schema(fields, postgres=name != "sqlite")
         self._engine_options = dict(engine_options)
         self._write_engine_options = dict(write_engine_options or {})
         self._busy_timeout_ms = sqlite_busy_timeout_ms
@@ -132,6 +139,7 @@ class SqlStorage(
         pool_timeout_s: float = 10.0,
         auto_migrate: bool = True,
         text_cache_mb: int = DEFAULT_TEXT_CACHE_MB,
+        search_language: str = "english",
     ) -> SqlStorage:
         """PostgreSQL through asyncpg, with pre-ping and a statement timeout.
 
@@ -157,6 +165,7 @@ class SqlStorage(
             },
             auto_migrate=auto_migrate,
             text_cache_bytes=text_cache_mb * 1024 * 1024,
+            search_language=search_language,
             pg_read_options={
                 "size": pool_size,
                 "connect_timeout_s": connect_timeout_s,

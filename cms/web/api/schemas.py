@@ -59,9 +59,10 @@ class ListMeta(BaseModel):
 
     count: int = Field(description="Posts on this page.")
     limit: int = Field(description="The page size asked for.")
-    order: Literal["published", "updated"] = Field(
+    order: Literal["published", "updated", "relevance"] = Field(
         description="published: by publication time (lists of published posts only); "
-        "updated: by last change (lists that may include drafts). Newest first."
+        "updated: by last change (lists that may include drafts). Newest first. "
+        "relevance: a search (?q=), best match first."
     )
     next: str | None = Field(
         description="Opaque cursor of the next page (pass it as ?after=), or null on the last page."
@@ -84,6 +85,11 @@ class ListQuery(BaseModel):
     )
     tag: Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[a-z0-9-]+$")] | None = (
         Field(None, description="Only published posts with the tag of this slug.")
+    )
+    q: Annotated[str, Field(max_length=200, pattern=NO_CONTROL_CHARS)] | None = Field(
+        None,
+        description='Full-text search: words (all must match), "a phrase", prefix*. '
+        "Published posts only, best first, in one page of `limit` (no cursor).",
     )
     author: Annotated[str, Field(min_length=1, max_length=150, pattern=NO_CONTROL_CHARS)] | None = (
         Field(None, description="Only posts by the user of this name.")

@@ -22,9 +22,11 @@ from cms.contracts import (
     Kind,
     Post,
     PostNotFound,
+    SearchSyntaxError,
     Status,
     User,
     VersionConflict,
+    parse_search,
 )
 from cms.contracts.fields import FieldValidationError
 from cms.web.api.errors import ApiHTTPError
@@ -259,6 +261,8 @@ class PostCollectionView(ApiView):
     async def get(self) -> web.Response:
         user = await self.caller()
         query = self.query(ListQuery)
+        if query.q is not None:
+            return await self._search(query)
         after = decode_cursor(query.after)
         if user is None and query.status in ("draft", "scheduled"):
             raise ApiHTTPError(
@@ -310,6 +314,25 @@ class PostCollectionView(ApiView):
                 order=order,
                 next=cursor,
                 next_url=next_url,
+            ),
+        )
+        return json_response(body, headers={"Cache-Control": "private, no-cache"})
+
+    async def _search(self, query: ListQuery) -> web.Response:
+        """``?q=``: the best matches among published posts (or pages), one page."""
+        if query.after is not None:
+            raise ApiHTTPError(
+                400, "Search results come in one page: leave out after", code="bad_request"
+            )
+        try:
+            search = parse_search(query.q or "")
+        except SearchSyntaxError as error:
+            raise ApiHTTPError(400, str(error), code="bad_query") from None
+        hits = await self.site.storage.search_posts(search, kind=self.kind, limit=query.limit)
+        body = self.models.post_list(
+            data=[self.post_json(hit.post) for hit in hits],
+            meta=ListMeta(
+                count=len(hits), limit=query.limit, order="relevance", next=None, next_url=None
             ),
         )
         return json_response(body, headers={"Cache-Control": "private, no-cache"})

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 
 __all__ = [
     "BASELINE",
+    "FTS_TABLE",
     "SCRIPTS",
     "TABLE_PREFIX",
     "VERSION_TABLE",
@@ -95,9 +96,20 @@ class MigrationPlan:
         return not self.fresh
 
 
+#: SQLite's full-text index (an FTS5 virtual table and the tables FTS5 keeps for it): made by
+#: the storage itself (``SqlStorage.migrate_schema``), not declared, never compared.
+FTS_TABLE = "cms_fts"
+
+
 def _is_ours(name: str | None, type_: str, _parent: Any) -> bool:
     if type_ == "table":
-        return name is not None and name.startswith(TABLE_PREFIX) and name != VERSION_TABLE
+        return (
+            name is not None
+            and name.startswith(TABLE_PREFIX)
+            and name != VERSION_TABLE
+            and name != FTS_TABLE
+            and not name.startswith(FTS_TABLE + "_")
+        )
     return True
 
 
