@@ -93,12 +93,13 @@ async def test_the_document_describes_every_operation(make_client: ClientFactory
     assert [p["name"] for p in posts["get"]["parameters"]] == [
         "status",
         "tag",
+        "q",
         "author",
         "after",
         "limit",
     ]
     pages = document["paths"]["/api/pages"]["get"]["parameters"]
-    assert [p["name"] for p in pages] == ["status", "author", "after", "limit"]
+    assert [p["name"] for p in pages] == ["status", "q", "author", "after", "limit"]
 
 
 async def test_the_schemas_come_from_the_models_with_plugin_fields(

@@ -20,7 +20,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from cms import hookimpl
-from cms.contracts import DependencyUnavailable, Storage, StoredImage
+from cms.contracts import DependencyUnavailable, Storage, StoredImage, parse_search
 from cms.core.site import Site
 from tests.cli_support import Server, cms_env, free_port, submit_form
 from tests.conftest import (
@@ -270,6 +270,8 @@ def every_storage_call(now: datetime) -> dict[str, Callable[[Any], Awaitable[Any
         "claim_due_publications": lambda s: s.claim_due_publications(),
         "get_menus": lambda s: s.get_menus(),
         "post_moved_to": lambda s: s.post_moved_to("t"),
+        "search_posts": lambda s: s.search_posts(parse_search("t")),
+        "index_missing": lambda s: s.index_missing(),
         "find_redirect": lambda s: s.find_redirect("/t"),
         "list_redirects": lambda s: s.list_redirects(),
         "set_redirect": lambda s: s.set_redirect("/t", "/"),
