@@ -30,6 +30,7 @@ from cms.web.middlewares import (
     security_headers,
 )
 from cms.web.page_cache import PAGE_CACHE_KEY, PageCache
+from cms.web.static_files import STATIC_CACHE_KEY, StaticCache
 from cms.web.templating import TEMPLATE_NAMES_KEY, setup_templates
 
 __all__ = ["create_app"]
@@ -70,6 +71,8 @@ async def create_app(
         app[FRESHNESS_KEY] = site_fingerprint(site)
         if site.settings.server.page_cache_mb:
             app[PAGE_CACHE_KEY] = PageCache(site.settings.server.page_cache_mb * 1024 * 1024)
+        # Not under --reload: there a changed file keeps its name until the restart.
+        app[STATIC_CACHE_KEY] = StaticCache()
     app[MENU_CACHE_KEY] = MenuCache(site.storage)
     add_routes_with_head(app.router, site.routes)
     site.reserved_slugs = site.reserved_slugs | _route_slugs(app.router)
