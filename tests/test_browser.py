@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,6 +45,22 @@ def need_chromium() -> None:
     if os.environ.get(REQUIRE_SERVICES_ENV):
         pytest.fail(f"{reason}; {REQUIRE_SERVICES_ENV} forbids skipping them")
     pytest.skip(reason)
+
+
+def open_page(playwright: Any, problems: list[str]) -> tuple[Any, Any]:
+    """Debian's chromium, headless, and a page whose console errors (CSP violations among
+    them) and uncaught errors go to ``problems``; returns (browser, page)."""
+    browser = playwright.chromium.launch(
+        executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+    )
+    page = browser.new_page()
+    page.set_default_timeout(15_000)
+    page.on(
+        "console",
+        lambda message: problems.append(message.text) if message.type == "error" else None,
+    )
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    return browser, page
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, need_chromium, server
+from tests.test_browser import need_chromium, open_page, server
 
 pytestmark = pytest.mark.browser
 __all__ = ["server"]  # the fixture, imported for the tests below
@@ -43,18 +43,8 @@ def test_an_editor_tags_a_post_and_renames_a_tag(server: str, tmp_path: Path) ->
 
     problems: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
+        browser, page = open_page(playwright, problems)
         try:
-            page = browser.new_page()
-            page.set_default_timeout(15_000)
-            page.on(
-                "console",
-                lambda message: problems.append(message.text) if message.type == "error" else None,
-            )
-            page.on("pageerror", lambda error: problems.append(str(error)))
-
             page.goto(f"{server}/setup")
             page.fill("#setup-username", USERNAME)
             page.fill("#setup-password", PASSWORD)

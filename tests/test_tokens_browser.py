@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, need_chromium
+from tests.test_browser import need_chromium, open_page
 from tests.test_browser import server as server  # the fixture: a real cms serve
 
 pytestmark = pytest.mark.browser
@@ -22,19 +22,8 @@ def test_create_use_and_revoke_a_token_in_the_browser(server: str, tmp_path: Pat
 
     problems: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
+        browser, page = open_page(playwright, problems)
         try:
-            page = browser.new_page()
-            page.set_default_timeout(15_000)
-            # Console errors include CSP violations (a blocked inline style or script).
-            page.on(
-                "console",
-                lambda message: problems.append(message.text) if message.type == "error" else None,
-            )
-            page.on("pageerror", lambda error: problems.append(str(error)))
-
             page.goto(f"{server}/setup")
             page.fill("input[name=username]", USERNAME)
             page.fill("input[name=password]", PASSWORD)

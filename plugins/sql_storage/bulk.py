@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Table, func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cms.contracts import RecordReader, RecordWriter, SiteNotEmpty
+from cms.contracts import RECORD_KINDS, RecordReader, RecordWriter, SiteNotEmpty
 
 from .parts import StorageParts
 from .schema import Schema
@@ -21,20 +21,9 @@ from .times import aware
 
 __all__ = ["BulkTransfer"]
 
-# Kinds this storage keeps, in import order: later kinds refer to earlier ones.
-_KINDS: tuple[str, ...] = (
-    "users",
-    "posts",
-    "tags",
-    "post_tags",
-    "tag_redirects",
-    "publications",
-    "old_slugs",
-    "tokens",
-    "media",
-    "menus",
-    "redirects",
-)
+# Kinds this storage keeps, in import order (later kinds refer to earlier ones): every
+# record kind but settings, which no table holds yet.
+_KINDS: tuple[str, ...] = tuple(kind for kind in RECORD_KINDS if kind != "settings")
 # Derived from other columns on import, never exported.
 _DERIVED = {"users": ("username_key",)}
 
