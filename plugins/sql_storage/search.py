@@ -25,7 +25,6 @@ from typing import Any
 from sqlalchemy import (
     Float,
     Integer,
-    String,
     bindparam,
     column,
     func,
@@ -42,7 +41,11 @@ from cms.contracts import Kind, Post, SearchHit, SearchQuery, plain_text_of
 from .parts import StorageParts
 from .times import database_now
 
-__all__ = ["FTS_SCHEMA", "SearchQueries"]
+__all__ = ["CANDIDATES", "FTS_SCHEMA", "SearchQueries"]
+
+#: How many of the newest matches are ranked: a word found in every post of a big site is
+#: ranked among its newest matches, so a search costs the same at any size.
+CANDIDATES = 2000
 
 FTS_SCHEMA = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS cms_fts USING fts5("
@@ -125,6 +128,54 @@ class SearchQueries(StorageParts):
                 await self.index_post(conn, self._to_post(row))
         return len(rows)
 
+    async def _search_sqlite(
+        self, query: SearchQuery, visible: list[Any], limit: int
+    ) -> list[SearchHit]:
+        """Three short steps: the newest :data:`CANDIDATES` matches with their BM25 (FTS5
+        walks its index by rowid, newest first, and ranks only those), the best ``limit``
+        of them that readers may see, then those posts and their snippets. Sorting every
+        match of a word that is in every post would cost the whole site."""
+        posts = self.schema.posts
+        match = " ".join(_fts_term(term.words, term.prefix) for term in query.terms)
+        candidates = (
+            text(
+                "SELECT rowid AS post_id, bm25(cms_fts, 10.0, 1.0, 2.0) AS rank FROM cms_fts "
+                "WHERE cms_fts MATCH :match ORDER BY rowid DESC LIMIT :candidates"
+            )
+            .columns(column("post_id", Integer), column("rank", Float))
+            .subquery("candidates")
+        )
+        best = (
+            select(candidates.c.post_id, candidates.c.rank)
+            .join(posts, posts.c.id == candidates.c.post_id)
+            .where(*visible)
+            .order_by(candidates.c.rank, posts.c.published_at.desc())
+            .limit(limit)
+        )
+        async with self._reading() as conn:
+            ranked = (await conn.execute(best, {"match": match, "candidates": CANDIDATES})).all()
+            if not ranked:
+                return []
+            ids = [row.post_id for row in ranked]
+            found = {
+                row.id: self._to_post(row)
+                for row in await conn.execute(self._post_select.where(posts.c.id.in_(ids)))
+            }
+            # char(1) and char(2) are _OPEN and _CLOSE.
+            marked = text(
+                "SELECT rowid, snippet(cms_fts, -1, char(1), char(2), '…', 32) "
+                "FROM cms_fts WHERE cms_fts MATCH :match AND rowid IN :ids"
+            ).bindparams(bindparam("ids", expanding=True))
+            snippets: dict[int, str] = {
+                post_id: snippet
+                for post_id, snippet in await conn.execute(marked, {"match": match, "ids": ids})
+            }
+        return [
+            SearchHit(found[row.post_id], snippets.get(row.post_id) or "", -float(row.rank))
+            for row in ranked
+            if row.post_id in found
+        ]
+
     async def search_posts(
         self, query: SearchQuery, *, kind: Kind | None = None, limit: int = 20
     ) -> list[SearchHit]:
@@ -137,35 +188,26 @@ class SearchQueries(StorageParts):
         if kind is not None:
             visible.append(posts.c.kind == kind)
         if self.is_sqlite:
-            match = " ".join(_fts_term(term.words, term.prefix) for term in query.terms)
-            rank = literal_column("bm25(cms_fts, 10.0, 1.0, 2.0)", Float).label("search_rank")
-            snippet = literal_column(
-                f"snippet(cms_fts, -1, '{_OPEN}', '{_CLOSE}', '…', 32)", String
-            ).label("search_snippet")
-            statement = (
-                self._post_select.add_columns(rank, snippet)
-                .join(_FTS, _FTS.c.rowid == posts.c.id)
-                .where(literal_column("cms_fts").op("MATCH")(bindparam("match")), *visible)
-                .order_by(rank, posts.c.published_at.desc())
-                .limit(limit)
-            )
-            async with self._reading() as conn:
-                rows = (await conn.execute(statement, {"match": match})).all()
-            return [
-                SearchHit(self._to_post(row), row.search_snippet or "", -float(row.search_rank))
-                for row in rows
-            ]
+            return await self._search_sqlite(query, visible, limit)
         search = self.schema.search
         assert search is not None
         language: Any = literal_column(f"'{self.search_language}'::regconfig")
         tsquery = func.to_tsquery(language, bindparam("tsquery"))
-        rank = func.ts_rank_cd(search.c.document, tsquery).label("search_rank")
-        # The best ``limit`` ids first (the index finds them, the rank orders them); the
-        # snippets then for those rows only (ts_headline reads the whole text).
+        # The newest CANDIDATES matches (the GIN index finds them), ranked; the best
+        # ``limit`` that readers may see; then the snippets for those rows only
+        # (ts_headline reads the whole text).
+        candidates = (
+            select(search.c.post_id, search.c.document)
+            .where(search.c.document.op("@@")(tsquery))
+            .order_by(search.c.post_id.desc())
+            .limit(CANDIDATES)
+            .cte("candidates")
+        )
+        rank = func.ts_rank_cd(candidates.c.document, tsquery).label("search_rank")
         best = (
-            select(search.c.post_id, rank)
-            .join(posts, posts.c.id == search.c.post_id)
-            .where(search.c.document.op("@@")(tsquery), *visible)
+            select(candidates.c.post_id, rank)
+            .join(posts, posts.c.id == candidates.c.post_id)
+            .where(*visible)
             .order_by(rank.desc(), posts.c.published_at.desc())
             .limit(limit)
             .cte("best")
