@@ -7,7 +7,7 @@ APP    := $(VENV)/.installed-app
 DEV    := $(VENV)/.installed-test
 BENCH  := $(VENV)/.installed-bench
 
-.PHONY: serve test test-fast lint format browser wrk bench bench-quick bench-clean screenshots clean
+.PHONY: serve test test-fast lint format browser wrk bench bench-quick bench-clean screenshots audit clean
 
 # The virtualenv, made whole or not at all (a half-made one would fool every later run).
 $(MADE):
@@ -78,6 +78,11 @@ bench-clean: $(APP)
 # README pictures of the bundled themes: a real `cms serve` on a sample site, shot by chromium.
 screenshots: $(DEV) browser
 	$(BIN)/python scripts/screenshots.py --out docs/screenshots
+
+# Lighthouse 12.2.3 (13.x needs Node 22) on home, post, tag and search pages of both themes.
+audit: $(DEV) browser
+	@test -f .audit/node_modules/lighthouse/cli/index.js || npm install --silent --no-audit --no-fund -E --prefix .audit lighthouse@12.2.3
+	$(BIN)/python -m scripts.audit
 
 lint: $(DEV)
 	$(BIN)/ruff check cms plugins tests examples scripts bench

@@ -112,7 +112,7 @@ async def test_the_search_page_marks_the_words_and_escapes_the_text(
     # The text as text: "a < b" (from the code span) is escaped, nothing is markup but <mark>.
     assert snippet.startswith("<mark>Escape</mark> this &amp; that: a &lt; b tide"), snippet
     assert snippet.count("<") == 2, snippet
-    assert '<meta name="robots" content="noindex, follow">' in html
+    assert '<meta name="description" content="What My site has written about “escape”.">' in html
     page = await (await client.get("/search", params={"q": "watch"})).text()
     assert '<a href="/about-the-harbour">About the harbour</a>' in page  # pages are found here
     nothing = await (await client.get("/search", params={"q": "zeppelins"})).text()
