@@ -114,10 +114,6 @@ def build_schema(fields: Iterable[PostField], *, postgres: bool = False) -> Sche
         Index("ix_cms_posts_author_updated", "author_id", "updated_at", "id"),
         # An author's page: their published posts by publication time.
         Index("ix_cms_posts_author_published", "author_id", "published_at", "id"),
-        # Posts and pages apart (0.3): the index, a tag-less listing of pages, the admin's
-        # Posts and Pages lists each seek their own kind instead of walking the other's.
-        Index("ix_cms_posts_kind_status_published", "kind", "status", "published_at", "id"),
-        Index("ix_cms_posts_kind_updated", "kind", "updated_at", "id"),
     )
     tags = Table(
         "cms_tags",
