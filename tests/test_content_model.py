@@ -463,3 +463,42 @@ async def test_journal_shows_the_menus_as_sections_and_in_its_colophon(
     ]
     colophon = home[home.index('class="colophon"') :]
     assert '<a href="/imprint">Imprint</a>' in colophon
+
+
+async def test_a_post_links_its_neighbours_and_knows_when_they_change(
+    site: tuple[Client, dict[str, str], Announcements],
+) -> None:
+    client, auth, _ = site
+    for title in ("First", "Second", "Third"):
+        await api_create(client, auth, title=title)
+        await asyncio.sleep(0.01)  # distinct publication times
+    await api_create(client, auth, title="Draft", status="draft")
+    await api_create(
+        client,
+        auth,
+        title="Tomorrow",
+        status="scheduled",
+        published_at=(datetime.now(UTC) + timedelta(days=1)).isoformat(),
+    )
+    await api_create(client, auth, "/api/pages", title="A page")
+
+    def links(html: str) -> list[tuple[str, str]]:
+        nav = (
+            html.split('class="post-neighbours"')[1].split("</nav>")[0]
+            if "neighbours" in html
+            else ""
+        )
+        return re.findall(r'href="(/posts/[^"]+)" rel="(prev|next)"', nav)
+
+    assert links(await text_of(client, "/posts/second")) == [
+        ("/posts/first", "prev"),
+        ("/posts/third", "next"),
+    ]
+    assert links(await text_of(client, "/posts/first")) == [("/posts/second", "next")]
+    # Neither the draft, the scheduled post nor the page is a neighbour.
+    third = await client.get("/posts/third")
+    assert links(await third.text()) == [("/posts/second", "prev")]
+    await api_create(client, auth, title="Fourth")
+    again = await client.get("/posts/third")
+    assert links(await again.text()) == [("/posts/second", "prev"), ("/posts/fourth", "next")]
+    assert again.headers["ETag"] != third.headers["ETag"]

@@ -58,6 +58,8 @@ CORE_FIELD_NAMES = frozenset(
         "is_published",
         "byline",
         "author_display_name",
+        "newer",
+        "older",
     }
 )
 

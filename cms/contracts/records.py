@@ -22,6 +22,7 @@ __all__ = [
     "MenuItem",
     "MigrationReport",
     "Post",
+    "PostLink",
     "Redirect",
     "Rendition",
     "Role",
@@ -57,6 +58,14 @@ class Tag:
     name: str
     slug: str
     count: int = 0
+
+
+@dataclass(frozen=True)
+class PostLink:
+    """Another post as a link names it: its slug and title."""
+
+    slug: str
+    title: str
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,9 @@ class Post:
     custom_excerpt: str | None = None
     #: The author's display name, when they gave one (see :attr:`byline`).
     author_display_name: str | None = None
+    #: The published posts just newer and older, where the read says (the post page).
+    newer: PostLink | None = None
+    older: PostLink | None = None
 
     @property
     def byline(self) -> str | None:

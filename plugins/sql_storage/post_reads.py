@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Row
 
-from cms.contracts import Cursor, Kind, Post, Status, Tag
+from cms.contracts import Cursor, Kind, Post, PostLink, Status, Tag
 
 from .coalesce import ReadCoalescer
 from .errors import translate_errors
@@ -83,6 +83,36 @@ class PostReads(StorageParts):
             select(aggregate)
             .select_from(post_tags.join(tags, tags.c.id == post_tags.c.tag_id))
             .where(post_tags.c.post_id == posts.c.id)
+            .scalar_subquery()
+        )
+
+    def _neighbour(self, *, newer: bool) -> Any:
+        """The published post just newer (or older) than the row's, as a JSON array
+        ``[slug, title]``: one seek of the kind index each, for previous/next links."""
+        posts = self.schema.posts
+        other = posts.alias("neighbour")
+        pair = (
+            func.json_array(other.c.slug, other.c.title)
+            if self.is_sqlite
+            else func.json_build_array(other.c.slug, other.c.title)
+        )
+        position = tuple_(other.c.published_at, other.c.id)
+        here = tuple_(posts.c.published_at, posts.c.id)
+        order = (
+            (other.c.published_at.asc(), other.c.id.asc())
+            if newer
+            else (other.c.published_at.desc(), other.c.id.desc())
+        )
+        return (
+            select(pair)
+            .where(
+                other.c.kind == "post",
+                other.c.status == "published",
+                self._visible(other.c.published_at),
+                position > here if newer else position < here,
+            )
+            .order_by(*order)
+            .limit(1)
             .scalar_subquery()
         )
 
@@ -165,6 +195,8 @@ class PostReads(StorageParts):
             featured=bool(data["featured"]),
             custom_excerpt=data["custom_excerpt"],
             author_display_name=data["author_display_name"],
+            newer=_link(data.get("newer_post")),
+            older=_link(data.get("older_post")),
         )
 
     def page_queries(
@@ -336,6 +368,12 @@ class PostReads(StorageParts):
                 statement = statement.where(self._status_condition(status))
             if kind is not None:
                 statement = statement.where(self.schema.posts.c.kind == kind)
+            if status == "published" and kind == "post":
+                # The public post page: its neighbours come with it, in the same statement.
+                statement = statement.add_columns(
+                    self._neighbour(newer=True).label("newer_post"),
+                    self._neighbour(newer=False).label("older_post"),
+                )
             self._slug_reads[(status, kind)] = statement
         return await self._read_post(statement, known, slug=slug)
 
@@ -363,3 +401,11 @@ def _tags(value: Any) -> tuple[Tag, ...]:
     rows = json.loads(value) if isinstance(value, str | bytes) else value
     rows.sort(key=lambda row: (row[0], row[1]))
     return tuple(Tag(id=row[1], name=row[2], slug=row[3]) for row in rows)
+
+
+def _link(value: Any) -> PostLink | None:
+    """A neighbour column (``[slug, title]`` as JSON), or None."""
+    if value is None:
+        return None
+    slug, title = json.loads(value) if isinstance(value, str | bytes) else value
+    return PostLink(slug=slug, title=title)

@@ -114,6 +114,9 @@ class PostDetailView(BaseView):
                 post.updated_at.isoformat(),
                 post.byline,
                 post.tags,
+                # A post published (or removed) next to it changes its previous/next links.
+                post.newer,
+                post.older,
             ],
             last_modified=post.updated_at,
         )
