@@ -27,6 +27,7 @@ from cms.web.views.admin import (
 from cms.web.views.archives import AuthorView, TagListView, TagView
 from cms.web.views.auth import LoginView, LogoutView, SetupView
 from cms.web.views.base import render_page
+from cms.web.views.feeds import feed_routes
 from cms.web.views.media_library import MediaDeleteView, MediaLibraryView
 from cms.web.views.public import (
     FaviconView,
@@ -64,6 +65,7 @@ def register_routes(cms: Any) -> list[web.RouteDef]:
         web.view("/tags/{slug}", TagView, name="tag"),
         web.view("/authors/{username}", AuthorView, name="author"),
         web.view("/search", SearchView, name="search"),
+        *feed_routes(),
         web.view("/healthz", HealthView, name="healthz"),
         web.view("/robots.txt", RobotsView, name="robots"),
         web.view("/sitemap.xml", SitemapIndexView, name="sitemap"),
