@@ -240,7 +240,7 @@ async def test_field_snippets_render_in_the_page_and_the_head(tmp_path: Path) ->
 
         plain = await site.create_post(title="Plain", body="The body words.")
         page = await site.get_page(f"/posts/{plain.slug}")
-        assert 'class="stars"' not in page and 'rel="alternate"' not in page
+        assert 'class="stars"' not in page and 'data-field="canonical"' not in page
         assert re.findall(r'<meta name="description" content="([^"]*)">', page) == [
             "The body words."
         ]
