@@ -114,6 +114,23 @@ def build_schema(fields: Iterable[PostField], *, postgres: bool = False) -> Sche
         Index("ix_cms_posts_author_updated", "author_id", "updated_at", "id"),
         # An author's page: their published posts by publication time.
         Index("ix_cms_posts_author_published", "author_id", "published_at", "id"),
+        # Pages are few among many posts: partial indexes of pages alone serve their lists
+        # (public and admin) without competing for the posts' queries, which never match them.
+        Index(
+            "ix_cms_posts_pages_published",
+            "status",
+            "published_at",
+            "id",
+            sqlite_where=text("kind = 'page'"),
+            postgresql_where=text("kind = 'page'"),
+        ),
+        Index(
+            "ix_cms_posts_pages_updated",
+            "updated_at",
+            "id",
+            sqlite_where=text("kind = 'page'"),
+            postgresql_where=text("kind = 'page'"),
+        ),
     )
     tags = Table(
         "cms_tags",
