@@ -40,7 +40,7 @@ async def _load(settings_path: str, slug: str) -> tuple[Site, Any, Any]:
     await site.configure()
     await site.storage.open()
     try:
-        post = await site.storage.get_post_by_slug(slug, status="published")
+        post = await site.storage.get_post_by_slug(slug, status="published", kind="post")
         menus = await site.storage.get_menus()
     finally:
         await site.storage.close()
