@@ -502,3 +502,36 @@ async def test_a_post_links_its_neighbours_and_knows_when_they_change(
     again = await client.get("/posts/third")
     assert links(await again.text()) == [("/posts/second", "prev"), ("/posts/fourth", "next")]
     assert again.headers["ETag"] != third.headers["ETag"]
+
+
+async def test_an_avatar_goes_through_the_image_handler_to_the_author_page(
+    make_client: ClientFactory,
+) -> None:
+    from tests.conftest import csrf_from
+    from tests.image_files import photo
+
+    client = await make_client(images={"backend": "pillow", "options": {"workers": 1}})
+    await setup_admin(client)
+    token = await csrf_from(client, "/admin/account")
+    form = aiohttp.FormData(quote_fields=False)
+    form.add_field("csrf_token", token)
+    form.add_field("display_name", "Ada")
+    form.add_field("bio", "")
+    form.add_field("avatar", photo(400, 400), filename="me.jpg", content_type="image/jpeg")
+    saved = await client.post("/admin/account/profile", data=form, allow_redirects=False)
+    assert saved.status == 303, await saved.text()
+    user = await site_of(client).storage.get_user_by_username("admin")
+    assert user is not None and user.avatar is not None
+    page = await text_of(client, "/authors/admin")
+    assert re.search(r'<picture><source type="image/webp" srcset="/media/', page)
+    assert 'class="author-card__avatar"' in page
+    # Not an image: refused with the handler's reason, nothing changed.
+    token = await csrf_from(client, "/admin/account")
+    bad = aiohttp.FormData(quote_fields=False)
+    bad.add_field("csrf_token", token)
+    bad.add_field("display_name", "Ada")
+    bad.add_field("avatar", b"not an image", filename="me.jpg", content_type="image/jpeg")
+    refused = await client.post("/admin/account/profile", data=bad, allow_redirects=False)
+    assert refused.status == 422
+    again = await site_of(client).storage.get_user_by_username("admin")
+    assert again is not None and again.avatar == user.avatar
