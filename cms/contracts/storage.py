@@ -201,8 +201,9 @@ class PostStore(Protocol):
 class TagStore(Protocol):
     """Tags: counted listings, and renames and merges that leave the old address behind."""
 
-    async def list_tags(self) -> list[Tag]:
-        """Every tag by name, each with its count of published posts."""
+    async def list_tags(self, *, counted: bool = True) -> list[Tag]:
+        """Every tag by name, each with its count of published posts (without ``counted``,
+        names only, ``count`` 0: counting reads every tag of every post)."""
         ...
 
     async def get_tag(self, slug: str) -> Tag | None:

@@ -25,12 +25,16 @@ class TagQueries(StorageParts):
     ``delete_tag``."""
 
     _tag_list: Select[Any]
+    _tag_names: Select[Any]
     _tag_by_slug: Select[Any]
 
     def _build_tag_reads(self) -> None:
         """The public reads (``/tags``, ``/tags/{slug}``), built once: see ``_read_rows``."""
         tags = self.schema.tags
         self._tag_list = self._counted_tags().order_by(tags.c.name, tags.c.id)
+        self._tag_names = select(
+            tags.c.id, tags.c.name, tags.c.slug, literal(0).label("count")
+        ).order_by(tags.c.name, tags.c.id)
         # A tag's page asks for the tag on every request: by its unique slug, not counted
         # (a count reads every post of the tag, which grows with the site).
         self._tag_by_slug = select(
@@ -59,8 +63,9 @@ class TagQueries(StorageParts):
         data = row._mapping if isinstance(row, Row) else row
         return Tag(id=data["id"], name=data["name"], slug=data["slug"], count=int(data["count"]))
 
-    async def list_tags(self) -> list[Tag]:
-        return [self._to_tag(row) for row in await self._read_rows(self._tag_list)]
+    async def list_tags(self, *, counted: bool = True) -> list[Tag]:
+        statement = self._tag_list if counted else self._tag_names
+        return [self._to_tag(row) for row in await self._read_rows(statement)]
 
     async def get_tag(self, slug: str) -> Tag | None:
         rows = await self._read_rows(self._tag_by_slug, slug=slug)

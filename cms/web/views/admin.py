@@ -248,7 +248,10 @@ class _PostFormView(BaseView):
                 "notice": notice,
                 "cover": covers.get(form.get("image") or ""),
                 "image_limit": megabytes(images.max_bytes) if images is not None else None,
-                "all_tags": await self.site.storage.list_tags() if kind == "post" else [],
+                # Names only: counting would read every tag of every post, per form.
+                "all_tags": await self.site.storage.list_tags(counted=False)
+                if kind == "post"
+                else [],
                 "timezone": self.site.settings.site.timezone,
             },
             status=status,
