@@ -147,7 +147,8 @@ class NavigationView(BaseView):
         padded = {name: [*rows.get(name, []), *[("", "")] * BLANK_ROWS] for name in MENUS}
         return await self.render(
             "admin/navigation.html",
-            {"menus": padded, "errors": errors, "notice": notice},
+            # Not "menus": that name holds the site's menus, which every page's footer shows.
+            {"menu_rows": padded, "errors": errors, "notice": notice},
             status=status,
         )
 
