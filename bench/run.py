@@ -59,6 +59,9 @@ class Target:
     name: str
     path: Callable[[Any, dict[str, str]], str]
     script: Callable[[Any], str] | None = None
+    #: Connections for this target instead of ``--connections``: 1 measures how long one
+    #: reader waits (a latency goal), not how a queue of them grows.
+    connections: int | None = None
 
 
 def _any_post_script(site: Any) -> str:
@@ -72,6 +75,54 @@ def _any_post_script(site: Any) -> str:
     )
 
 
+#: What the search target asks, in turn: every bench post holds every word of the sample
+#: text, so these are the worst cases of a real site (a word, phrase or prefix found in
+#: each of 100,000 posts), beside the rare ones (a post's number, from its title).
+SEARCHES = (
+    "garden",
+    '"garden river"',
+    "gard*",
+    "labor*",  # laboris, labore, laborum: three words in every post
+    '"post number"',
+    "winter 5000*",  # 5000, 50000 to 50009: rare words under a prefix
+    "{middle}",
+    "kitchen {middle}",
+)
+
+
+def _search_script(site: Any) -> str:
+    queries = [
+        "/search?" + urllib.parse.urlencode({"q": query.format(middle=site.size // 2)})
+        for query in SEARCHES
+    ]
+    listed = ", ".join(f'"{query}"' for query in queries)
+    return (
+        f"local queries = {{{listed}}}\n"
+        "local turn = 0\n"
+        "request = function()\n"
+        "  turn = turn % #queries + 1\n"
+        "  return wrk.format(nil, queries[turn])\n"
+        "end\n"
+    )
+
+
+def _month_sitemap(site: Any, urls: dict[str, str]) -> str:
+    # The month of the site's middle post: one a minute, so a full month of 44,640 posts
+    # at 100,000 (a child sitemap near the protocol's 50,000).
+    from bench.dataset import published_at
+
+    when = published_at(max(1, site.size // 2))
+    return f"/sitemaps/posts-{when.year:04d}-{when.month:02d}.xml"
+
+
+#: Printed by wrk at the end of every run (a Lua ``done``): its 95th percentile, which
+#: ``--latency`` does not print.
+_P95_SCRIPT = (
+    "done = function(summary, latency, requests)\n"
+    '  io.write(string.format("p95_us %d\\n", latency:percentile(95)))\n'
+    "end\n"
+)
+
 TARGETS = {
     "post": Target("post", lambda site, urls: f"/posts/{site.post_slug}"),
     "index": Target("index", lambda site, urls: "/"),
@@ -81,6 +132,10 @@ TARGETS = {
     "tag-deep": Target("tag-deep", lambda site, urls: urls["tag-deep"]),
     "api": Target("api", lambda site, urls: "/api/posts"),
     "post-any": Target("post-any", lambda site, urls: "/posts/", script=_any_post_script),
+    # One reader at a time: the goals are how long a search or a sitemap takes.
+    "search": Target("search", lambda site, urls: "/search", script=_search_script, connections=1),
+    "sitemap": Target("sitemap", lambda site, urls: "/sitemap.xml", connections=1),
+    "sitemap-month": Target("sitemap-month", _month_sitemap, connections=1),
 }
 
 
@@ -113,6 +168,8 @@ def _upload_load() -> Background:
 
 SCENARIOS = [
     Scenario("pages", ("post", "post-any", "index", "index-deep", "tag", "tag-deep", "api")),
+    # What readers and crawlers ask besides pages, each measured as one reader waits.
+    Scenario("readers", ("search", "sitemap", "sitemap-month")),
     # The post page while 20 uploads of 4000x3000 JPEGs are processed (bench/uploads.py).
     Scenario("uploads", ("post",), background=_upload_load, first_site_only=True),
 ]
@@ -235,6 +292,7 @@ class Sample:
     requests: int
     rps: float
     p50_ms: float
+    p95_ms: float
     p99_ms: float
     errors: int
     cpu_ms_per_request: float
@@ -250,7 +308,7 @@ def _latency(output: str, percentile: str) -> float:
 
 def run_wrk(
     url: str, *, duration: float, connections: int, core: int | None, script: Path | None = None
-) -> tuple[int, float, float, float, int]:
+) -> tuple[int, float, float, float, float, int]:
     command = pinned(
         [
             "wrk",
@@ -271,6 +329,8 @@ def run_wrk(
         raise RuntimeError(f"wrk failed on {url}: {result.stderr or out}")
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p95 = re.search(r"^p95_us (\d+)$", out, re.MULTILINE)
+    p95_ms = int(p95.group(1)) / 1000 if p95 else float("nan")
     errors = 0
     if match := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
         errors += int(match.group(1))
@@ -278,22 +338,20 @@ def run_wrk(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
     ):
         errors += sum(int(n) for n in match.groups())
-    return requests, rps, _latency(out, "50"), _latency(out, "99"), errors
+    return requests, rps, _latency(out, "50"), p95_ms, _latency(out, "99"), errors
 
 
-def measure(
-    server: Server, url: str, args: argparse.Namespace, script: Path | None = None
-) -> Sample:
+def measure(server: Server, cell: Cell, args: argparse.Namespace) -> Sample:
     before = server.cpu_ticks()
-    requests, rps, p50, p99, errors = run_wrk(
-        url,
+    requests, rps, p50, p95, p99, errors = run_wrk(
+        cell.url,
         duration=args.duration,
-        connections=args.connections,
+        connections=cell.connections or args.connections,
         core=args.client_core,
-        script=script,
+        script=cell.script,
     )
     used_ms = (server.cpu_ticks() - before) * 1000 / CLK_TCK
-    return Sample(requests, rps, p50, p99, errors, used_ms / max(1, requests))
+    return Sample(requests, rps, p50, p95, p99, errors, used_ms / max(1, requests))
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -307,8 +365,10 @@ class Cell:
     url: str
     samples: list[Sample] = field(default_factory=list)
     peak_rss_mib: float = 0.0
-    #: The wrk script choosing each request's path, for targets that have one.
+    #: The wrk script: the target's own (choosing each request's path) and the p95 line.
     script: Path | None = None
+    #: The target's own number of connections, if it has one.
+    connections: int | None = None
 
     def median(self, name: str) -> float:
         values = [getattr(sample, name) for sample in self.samples]
@@ -460,6 +520,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         same_page = check_same_page(reference, by_site[reference_site.label], reference_site)
 
         ref_cell = Cell("reference", "reference", "post", reference.url + reference.health)
+        ref_cell.script = logs / "reference.lua"
+        ref_cell.script.write_text(_P95_SCRIPT)
         plan: list[tuple[Server, Cell]] = [(reference, ref_cell)]
         site_urls = {site.label: SiteUrls(site, by_site[site.label].url) for site in sites}
         for scenario in args.scenarios:
@@ -470,9 +532,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     target = TARGETS[name]
                     path = target.path(site, urls)
                     cell = Cell(scenario.name, site.label, name, server.url + path)
-                    if target.script is not None:
-                        cell.script = logs / f"{site.label}-{name}.lua"
-                        cell.script.write_text(target.script(site))
+                    cell.script = logs / f"{site.label}-{name}.lua"
+                    own = target.script(site) if target.script is not None else ""
+                    cell.script.write_text(own + _P95_SCRIPT)
+                    cell.connections = target.connections
                     cells.append(cell)
                     plan.append((server, cell))
         for _server, cell in plan if args.warmup else ():
@@ -480,7 +543,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             run_wrk(
                 cell.url,
                 duration=args.warmup,
-                connections=args.connections,
+                connections=cell.connections or args.connections,
                 core=args.client_core,
                 script=cell.script,
             )
@@ -499,15 +562,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     if background is not None:
                         backgrounds.append(background)
                         background.start(cell.site, server.url)
-                    cell.samples.append(measure(server, cell.url, args, cell.script))
+                    cell.samples.append(measure(server, cell, args))
                 finally:
                     if background is not None:
                         background.stop()
                 sample = cell.samples[-1]
                 print(
-                    f"  round {round_number + 1}: {cell.site:>16} {cell.target:<10} "
+                    f"  round {round_number + 1}: {cell.site:>16} {cell.target:<13} "
                     f"{sample.rps:8.0f} req/s  p50 {sample.p50_ms:6.1f} ms  "
-                    f"p99 {sample.p99_ms:6.1f} ms  cpu {sample.cpu_ms_per_request:.2f} ms/req"
+                    f"p95 {sample.p95_ms:6.1f} ms  p99 {sample.p99_ms:6.1f} ms  "
+                    f"cpu {sample.cpu_ms_per_request:.2f} ms/req"
                     + (f"  ERRORS {sample.errors}" if sample.errors else ""),
                     flush=True,
                 )
@@ -536,6 +600,7 @@ def check_same_page(reference: Server, cms: Server, site: Any) -> bool:
 METRICS = (
     ("rps", "req/s"),
     ("p50_ms", "p50 ms"),
+    ("p95_ms", "p95 ms"),
     ("p99_ms", "p99 ms"),
     ("cpu_ms_per_request", "CPU ms/req"),
 )
@@ -655,6 +720,23 @@ def goal_checks(
                 ratio >= 0.8,
                 f"{ratio:.2f}x ({pg['rps']:.0f} vs {lite['rps']:.0f} req/s)",
             )
+    for backend in args.backends:
+        search = find(f"{backend}-{large}", "search")
+        if search:
+            check(
+                f"{backend} search at {large} posts: p95 < 50 ms (one reader at a time)",
+                search["p95_ms"],
+                search["p95_ms"] < 50,
+                f"p95 {search['p95_ms']:.1f} ms, p99 {search['p99_ms']:.1f} ms",
+            )
+        sitemap = find(f"{backend}-{large}", "sitemap")
+        if sitemap:
+            check(
+                f"{backend} /sitemap.xml at {large} posts: answers in under 1 s (p99)",
+                sitemap["p99_ms"],
+                sitemap["p99_ms"] < 1000,
+                f"p99 {sitemap['p99_ms']:.1f} ms",
+            )
     failed = [row for row in rows or [] if row["errors"]]
     check(
         "every request answered (no 5xx, 4xx or socket errors)",
@@ -680,7 +762,7 @@ def goal_checks(
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    header = f"{'site':>16} {'target':<10}" + "".join(
+    header = f"{'site':>16} {'target':<13}" + "".join(
         f"{label:>12} {'ratio':>6}" for _, label in METRICS
     )
     header += f"{'RSS MiB':>9} {'ratio':>6}"
@@ -690,7 +772,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         target = row["target"]
         if row["scenario"] not in ("pages", "reference"):
             target += f"+{row['scenario']}"  # e.g. post+uploads
-        line = f"{row['site']:>16} {target:<10}"
+        line = f"{row['site']:>16} {target:<13}"
         for name, _ in METRICS:
             line += f"{row[name]:>12.2f} {row[f'{name}_ratio']:>6.2f}"
         line += f"{row['peak_rss_mib']:>9.1f} {row['peak_rss_ratio']:>6.2f}"

@@ -50,7 +50,7 @@ def test_the_bench_runs_end_to_end_and_leaves_nothing_running(tmp_path: Path) ->
             "--backends",
             "sqlite",
             "--scenarios",
-            "pages",
+            "pages,readers",
             "--duration",
             "1",
             "--rounds",
@@ -78,12 +78,18 @@ def test_the_bench_runs_end_to_end_and_leaves_nothing_running(tmp_path: Path) ->
     expected = {("reference", "post")} | {
         (f"sqlite-{size}", target)
         for size in (20, 40)
-        for target in ("post", "post-any", "index", "index-deep", "tag", "tag-deep", "api")
+        for target in (
+            *("post", "post-any", "index", "index-deep", "tag", "tag-deep", "api"),
+            *("search", "sitemap", "sitemap-month"),
+        )
     }
     assert set(cells) == expected, sorted(cells)
     for key, row in cells.items():
         assert row["errors"] == 0, (key, row)
         assert row["rps"] > 0 and row["cpu_ms_per_request"] > 0, (key, row)
         assert row["rps_ratio"] > 0, (key, row)
+        assert row["p95_ms"] > 0, (key, row)  # wrk's Lua done() printed it
     assert latest["reference_serves_the_same_page"], report
+    goals = {check["goal"]: check for check in latest["goals"]}
+    assert "sqlite search at 40 posts: p95 < 50 ms (one reader at a time)" in goals, goals
     assert any("Goals:" in line for line in result.stdout.splitlines()), report
