@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 from cms import PostField, Text, hookimpl
 from cms.content.tokens import issue_token
 from cms.contracts import SearchSyntaxError, parse_search
+from plugins.sql_storage.search import MAX_COMPLETIONS, SNIPPET_WINDOW
 from tests.conftest import ClientFactory, setup_admin, site_of
 
 Client = TestClient[Any, Any]
@@ -81,6 +82,33 @@ async def test_words_phrases_prefixes_and_searchable_fields(site: tuple[Client, 
     assert (await titles(client, "harbour"))[0] == "Harbour lights"
 
 
+async def test_a_prefix_finds_every_word_it_starts_accents_and_many_words_included(
+    site: tuple[Client, Any],
+) -> None:
+    # On SQLite a prefix is searched as the indexed words it stands for (cms_fts_terms),
+    # FTS5's own prefix query when there are more than MAX_COMPLETIONS of them.
+    client, auth = site
+    many = " ".join(f"qx{number:03d}" for number in range(MAX_COMPLETIONS + 6))
+    posts = [
+        {"title": "Dessert", "body": "A crème brûlée, burnt on top."},
+        {"title": "Inventory", "body": f"Codes: {many}."},
+        {"title": "One code", "body": "Only qx999 here."},
+    ]
+    for values in posts:
+        made = await client.post("/api/posts", json={"status": "published", **values}, headers=auth)
+        assert made.status == 201, await made.text()
+    if site_of(client).storage.is_sqlite:  # type: ignore[attr-defined]
+        assert await titles(client, "brul*") == ["Dessert"]  # accents folded, as FTS5 does
+    assert await titles(client, "crè*") == ["Dessert"]
+    assert set(await titles(client, "bur*")) == {"Dessert"}
+    assert set(await titles(client, "qx*")) == {"Inventory", "One code"}  # > 64 words
+    assert set(await titles(client, "qx99*")) == {"One code"}
+    assert await titles(client, "qxz*") == []  # no indexed word starts so
+    assert await titles(client, "dessert qx*") == []  # every term must match
+    assert await titles(client, "top bur*") == ["Dessert"]
+    assert await titles(client, '"only qx999" qx99*') == ["One code"]
+
+
 async def test_an_edit_changes_what_is_found_and_a_deletion_forgets(
     site: tuple[Client, Any],
 ) -> None:
@@ -118,6 +146,25 @@ async def test_the_search_page_marks_the_words_and_escapes_the_text(
     nothing = await (await client.get("/search", params={"q": "zeppelins"})).text()
     assert "Nothing matches" in nothing
     assert "Search" in await (await client.get("/search")).text()  # the empty form
+
+
+async def test_a_snippet_marks_words_deep_in_a_long_post(site: tuple[Client, Any]) -> None:
+    # PostgreSQL looks for the snippet in the first SNIPPET_WINDOW characters first.
+    client, auth = site
+    filler = "Nothing to see in this sentence at all. " * (SNIPPET_WINDOW // 30)
+    body = f"{filler}\n\nAt last a narwhal surfaced."
+    made = await client.post(
+        "/api/posts", json={"title": "Long", "body": body, "status": "published"}, headers=auth
+    )
+    assert made.status == 201
+    html = await (await client.get("/search", params={"q": "narwhal"})).text()
+    assert "<mark>narwhal</mark>" in html.split('class="search-results"')[1]
+    html = await (await client.get("/search", params={"q": "long"})).text()
+    snippet = html.split('search-result__snippet">')[1].split("</p>")[0]
+    if site_of(client).storage.is_sqlite:  # type: ignore[attr-defined]
+        assert snippet == "<mark>Long</mark>"  # FTS5's snippet: the column that matches
+    else:  # a word of the title alone: the start of the text, nothing marked
+        assert snippet.startswith("Nothing to see") and "<mark>" not in snippet, snippet
 
 
 @pytest.mark.parametrize(
@@ -163,6 +210,31 @@ async def test_posts_written_before_the_index_are_indexed_in_the_background(
     assert await storage.index_missing(limit=10) == 1
     assert await storage.index_missing(limit=10) == 0
     assert await titles(client, "quokka") == ["Old post"]
+
+
+async def test_an_index_without_its_list_of_words_is_made_again(
+    make_client: ClientFactory, tmp_path: Any
+) -> None:
+    # An early 0.3 made cms_fts without cms_fts_terms: its prefixes could not be expanded.
+    client = await make_client(
+        storage={"backend": "sqlite", "options": {"path": str(tmp_path / "a.db")}}
+    )
+    await setup_admin(client)
+    storage = site_of(client).storage
+    await storage.create_post(
+        {"title": "Marsupials", "slug": "m", "body": "b", "html": "<p>quokkas</p>",
+         "status": "published"},
+        author_id=None,
+    )  # fmt: skip
+    from sqlalchemy import text
+
+    async with storage._writing() as conn:  # type: ignore[attr-defined]
+        await conn.execute(text("DROP TABLE cms_fts_terms"))
+    assert "created full-text index cms_fts (FTS5)" in await storage.migrate()
+    assert await titles(client, "quok*") == []  # until the background indexing comes by
+    assert await storage.index_missing(limit=10) == 1
+    assert await titles(client, "quok*") == ["Marsupials"]
+    assert await storage.migrate() == []
 
 
 def test_queries_are_read_into_terms() -> None:

@@ -18,7 +18,7 @@ from .engine import backup_sqlite, prepare_sqlite
 from .errors import translate_errors
 from .migrations import FTS_TABLE, MigrationPlan, apply_plan, plan_migration
 from .parts import StorageParts
-from .search import FTS_SCHEMA
+from .search import FTS_SCHEMA, FTS_TERMS_SCHEMA
 
 __all__ = ["SchemaMigrations"]
 
@@ -77,17 +77,21 @@ class SchemaMigrations(StorageParts):
             report.applied = await conn.run_sync(apply_plan, self.schema.metadata, plan)
             if needs_fts:
                 # Its rows are filled by index_missing (the web application does it in the
-                # background at start-up), so a big site starts at once.
+                # background at start-up), so a big site starts at once. An index made
+                # before cms_fts_terms (an early 0.3) is made again: its words are unknown.
+                await conn.execute(text(f"DROP TABLE IF EXISTS {FTS_TABLE}"))
                 await conn.execute(text(FTS_SCHEMA))
+                await conn.execute(text(FTS_TERMS_SCHEMA))
                 report.applied.append(f"created full-text index {FTS_TABLE} (FTS5)")
         return report
 
     async def _has_fts(self, conn: AsyncConnection) -> bool:
+        """Whether the full-text index and its list of words are both there."""
         found = await conn.execute(
-            text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"),
-            {"name": FTS_TABLE},
+            text("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN (:a, :b)"),
+            {"a": FTS_TABLE, "b": f"{FTS_TABLE}_terms"},
         )
-        return found.first() is not None
+        return bool(found.scalar_one() == 2)
 
     def _check_startup_policy(self, plan: MigrationPlan) -> None:
         if plan.blocking:
