@@ -1,10 +1,22 @@
-"""The ceiling: a bare aiohttp handler rendering the default theme's post page from memory.
+"""The references: bare aiohttp handlers answering the bench's post page from memory.
 
-The same template chain, filters and globals as cms (``cms.web.templating``), the same post
-and menus (read once from the bench site's database at start-up), the same route names for
-the templates' links, the same event loop (uvloop when installed): what is left between
-this and ``cms serve`` is cms's own work per request (routing through views and
-middlewares, the query, sessions, headers).
+Three, on three paths of one server, so cms is measured against each in the same run:
+
+- ``/posts/{slug}`` (**theme**): the default theme's post template rendered per request,
+  with the same template chain, filters and globals as cms (``cms.web.templating``), the
+  same post and menus (read once from the bench site's database at start-up) and the same
+  route names for the templates' links: the very page cms serves, byte for byte.
+- ``/plain/posts/{slug}`` (**ceiling**): a plain Jinja2 template rendered per request,
+  the same page with its literal parts as text and the post's title and HTML as
+  variables (made from the theme's page once, see :func:`plain_template_source`): what a
+  page costs when the template does nothing but insert the post. The issue "Speed" rates
+  cms against this.
+- ``/limit/posts/{slug}`` (**limit**): the same page's bytes from memory: the stack's own
+  cost of answering a request (aiohttp, the event loop, the socket).
+
+Same event loop as cms (uvloop when installed), no access log: what is left between these
+and ``cms serve`` is cms's own work per request (routing through views and middlewares,
+the query, sessions, headers, logging).
 
     python -m bench.reference_server --settings SITE/settings.toml --slug post-500 --port 8200
 """
@@ -18,6 +30,7 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
+from markupsafe import escape
 
 from cms.core.settings import load_settings
 from cms.core.site import Site
@@ -49,11 +62,31 @@ async def _load(settings_path: str, slug: str) -> tuple[Site, Any, Any]:
     return site, post, menus
 
 
-def build_app(site: Site, post: Any, menus: Any = None) -> web.Application:
-    """The reference application: one route, the page rendered from memory."""
-    app = web.Application()
+def plain_template_source(page: str, post: Any) -> str:
+    """The theme's rendered ``page`` as a plain template: its literal parts as raw text,
+    the post's HTML and every occurrence of its (escaped) title as variables."""
+    body, title = str(post.html), str(escape(post.title))
+    if page.count(body) != 1:
+        raise SystemExit("the post's HTML is not in its page once: no plain template")
+    parts = []
+    for number, literal in enumerate(page.split(body)):
+        pieces = literal.split(title)
+        parts.append("{{ post.title }}".join(_raw(piece) for piece in pieces))
+        if number == 0:
+            parts.append("{{ post.html|safe }}")
+    return "".join(parts)
 
-    async def handler(request: web.Request) -> web.Response:
+
+def _raw(text: str) -> str:
+    return "{% raw %}" + text + "{% endraw %}" if text else ""
+
+
+def build_app(site: Site, post: Any, menus: Any = None) -> web.Application:
+    """The reference application: the three references (see the module's notes)."""
+    app = web.Application()
+    made: dict[str, Any] = {}
+
+    def theme_page(request: web.Request) -> str:
         context = {
             "request": request,
             "user": None,
@@ -62,11 +95,36 @@ def build_app(site: Site, post: Any, menus: Any = None) -> web.Application:
             "post": post,
             "fields": site.fields,
         }
+        return template.render(context)
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text=theme_page(request), content_type="text/html", charset="utf-8")
+
+    def _made(request: web.Request) -> None:
+        # From the first request's page (the theme's page does not depend on which).
+        page = theme_page(request)
+        made["bytes"] = page.encode()
+        made["plain"] = jinja2.Environment(autoescape=True).from_string(
+            plain_template_source(page, post)
+        )
+        if made["plain"].render(post=post) != page:
+            raise SystemExit("the plain template does not give the theme's page")
+
+    async def limit(request: web.Request) -> web.Response:
+        if "bytes" not in made:
+            _made(request)
+        return web.Response(body=made["bytes"], content_type="text/html", charset="utf-8")
+
+    async def plain(request: web.Request) -> web.Response:
+        if "plain" not in made:
+            _made(request)
         return web.Response(
-            text=template.render(context), content_type="text/html", charset="utf-8"
+            text=made["plain"].render(post=post), content_type="text/html", charset="utf-8"
         )
 
     app.router.add_get("/posts/{slug}", handler, name="post")
+    app.router.add_get("/plain/posts/{slug}", plain)
+    app.router.add_get("/limit/posts/{slug}", limit)
     for name, path in route_paths(site).items():
         if name != "post":
             app.router.add_get(path, handler, name=name)

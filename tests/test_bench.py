@@ -50,7 +50,7 @@ def test_the_bench_runs_end_to_end_and_leaves_nothing_running(tmp_path: Path) ->
             "--backends",
             "sqlite",
             "--scenarios",
-            "pages,readers",
+            "pages,readers,no-page-cache",
             "--duration",
             "1",
             "--rounds",
@@ -74,9 +74,18 @@ def test_the_bench_runs_end_to_end_and_leaves_nothing_running(tmp_path: Path) ->
     assert result.returncode == 0, report
     assert not processes_mentioning(str(tmp_path)), processes_mentioning(str(tmp_path))
     latest = json.loads((out / "latest.json").read_text(encoding="utf-8"))
-    cells = {(row["site"], row["target"]): row for row in latest["rows"]}
-    expected = {("reference", "post")} | {
-        (f"sqlite-{size}", target)
+    cells = {(row["scenario"], row["site"], row["target"]): row for row in latest["rows"]}
+    expected = {
+        ("reference", "ceiling", "post"),
+        ("reference", "limit", "post"),
+        ("reference", "theme", "post"),
+        ("no-page-cache", "sqlite-20", "post"),
+    } | {
+        (
+            "readers" if target.startswith(("search", "sitemap")) else "pages",
+            f"sqlite-{size}",
+            target,
+        )
         for size in (20, 40)
         for target in (
             *("post", "post-any", "index", "index-deep", "tag", "tag-deep", "api"),
@@ -87,9 +96,12 @@ def test_the_bench_runs_end_to_end_and_leaves_nothing_running(tmp_path: Path) ->
     for key, row in cells.items():
         assert row["errors"] == 0, (key, row)
         assert row["rps"] > 0 and row["cpu_ms_per_request"] > 0, (key, row)
-        assert row["rps_ratio"] > 0, (key, row)
+        assert row["rps_ratio"] > 0 and row["rps_ratio_limit"] > 0, (key, row)
         assert row["p95_ms"] > 0, (key, row)  # wrk's Lua done() printed it
     assert latest["reference_serves_the_same_page"], report
+    # The three references differ: the plain template serves the theme's very page.
+    assert cells["reference", "limit", "post"]["rps"] > cells["reference", "theme", "post"]["rps"]
     goals = {check["goal"]: check for check in latest["goals"]}
+    assert "SQLite post page, page cache off, 20 posts: >= 0.5x the ceiling" in goals, goals
     assert "sqlite search at 40 posts: p95 < 50 ms (one reader at a time)" in goals, goals
     assert any("Goals:" in line for line in result.stdout.splitlines()), report
