@@ -67,6 +67,7 @@ from cms.contracts.sessions import (
 )
 from cms.contracts.storage import (
     AttemptCounter,
+    ChangeStamps,
     MediaLibrary,
     MenuStore,
     PostStore,
@@ -91,6 +92,7 @@ __all__ = [
     "ApiToken",
     "AttemptCounter",
     "Backend",
+    "ChangeStamps",
     "Cursor",
     "DeleteRefused",
     "DependencyUnavailable",

@@ -286,6 +286,11 @@ class PluginHost:
                 results.append(result)
         return results
 
+    def implementers(self, hook: HookRef) -> list[str]:
+        """The names of the plugins that implement ``hook`` (as ``cms plugins`` shows them)."""
+        name = hook if isinstance(hook, str) else hook.__name__
+        return [impl.plugin_name for impl in self._impls(name)]
+
     def implements(self, hook: HookRef) -> bool:
         """Whether any plugin implements ``hook`` (lets hot paths skip empty hooks)."""
         name = hook if isinstance(hook, str) else hook.__name__

@@ -18,6 +18,7 @@ from cms.core.site import Site
 from cms.core.startup_migration import migrate_at_startup
 from cms.web.compression import compression_middleware
 from cms.web.conditional_get import FRESHNESS_KEY, disabled_freshness, site_fingerprint
+from cms.web.fast_pages import FAST_PAGES_KEY, fast_page_middleware, fast_pages_for
 from cms.web.head_requests import add_routes_with_head
 from cms.web.keys import SITE_KEY
 from cms.web.live_reload import enable_live_reload
@@ -47,6 +48,7 @@ async def create_app(
     await site.configure()
     app = web.Application(
         middlewares=[
+            fast_page_middleware,
             canonical_slash_middleware,
             compression_middleware,
             error_middleware,
@@ -70,7 +72,12 @@ async def create_app(
         app[TEMPLATE_NAMES_KEY] = _template_names(env)
         app[FRESHNESS_KEY] = site_fingerprint(site)
         if site.settings.server.page_cache_mb:
-            app[PAGE_CACHE_KEY] = PageCache(site.settings.server.page_cache_mb * 1024 * 1024)
+            cache = app[PAGE_CACHE_KEY] = PageCache(
+                site.settings.server.page_cache_mb * 1024 * 1024
+            )
+            fast = fast_pages_for(site, cache)
+            if fast is not None:
+                app[FAST_PAGES_KEY] = fast
         # Not under --reload: there a changed file keeps its name until the restart.
         app[STATIC_CACHE_KEY] = StaticCache()
     app[MENU_CACHE_KEY] = MenuCache(site.storage)

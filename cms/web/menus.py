@@ -1,10 +1,15 @@
-"""The site's navigation menus as pages show them: read from storage, kept a second.
+"""The site's navigation menus as pages show them: read from storage, kept while valid.
 
 Every public page shows the menus; reading them is a query of its own, on top of the one
-query a page costs (see :mod:`cms.web.page_cache`). So each process keeps what it read for
-:data:`MENU_SECONDS`: a menu edited in the admin shows on the next page of the process that
-saved it, and on every other worker and host within that second. Requests that find the
-copy expired together share one read.
+query a page costs (see :mod:`cms.web.page_cache`). So each process keeps what it read:
+
+- with a storage that has change stamps (:class:`~cms.contracts.ChangeStamps`, SQLite),
+  for as long as the stamp is the one seen before the read: an edit by any process shows
+  on the next page, exactly;
+- otherwise for :data:`MENU_SECONDS`: a menu edited in the admin shows on the next page of
+  the process that saved it, and on every other worker and host within that second.
+
+Requests that find the copy out of date together share one read (of the same stamp).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import time
 
 from aiohttp import web
 
-from cms.contracts import MenuItem, Storage
+from cms.contracts import ChangeStamps, MenuItem, Storage
 
 __all__ = ["MENU_CACHE_KEY", "MENU_SECONDS", "MenuCache"]
 
@@ -32,15 +37,26 @@ class MenuCache:
         self._seconds = seconds
         self._menus: Menus | None = None
         self._read_at = 0.0
+        self._stamp: object | None = None
         self._reading: asyncio.Future[Menus] | None = None
+        self._reading_stamp: object | None = None
+
+    def _change_stamp(self) -> object | None:
+        storage: object = self._storage
+        return storage.change_stamp() if isinstance(storage, ChangeStamps) else None
 
     async def get(self) -> Menus:
-        if self._menus is not None and time.monotonic() - self._read_at < self._seconds:
-            return self._menus
-        if self._reading is not None:
+        stamp = self._change_stamp()
+        if self._menus is not None:
+            if stamp is not None:
+                if stamp == self._stamp:
+                    return self._menus
+            elif time.monotonic() - self._read_at < self._seconds:
+                return self._menus
+        if self._reading is not None and self._reading_stamp == stamp:
             return await asyncio.shield(self._reading)
-        self._reading = asyncio.get_running_loop().create_future()
-        reading = self._reading
+        reading = self._reading = asyncio.get_running_loop().create_future()
+        self._reading_stamp = stamp
         try:
             menus = await self._storage.get_menus()
         except BaseException as error:
@@ -48,8 +64,9 @@ class MenuCache:
             reading.exception()  # retrieved: waiters re-raise it, nobody logs it twice
             raise
         finally:
-            self._reading = None
-        self._menus, self._read_at = menus, time.monotonic()
+            if self._reading is reading:
+                self._reading = None
+        self._menus, self._read_at, self._stamp = menus, time.monotonic(), stamp
         reading.set_result(menus)
         return menus
 

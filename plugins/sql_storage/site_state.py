@@ -1,4 +1,5 @@
-"""The publication queue and the navigation menus; mixed into ``SqlStorage``."""
+"""The publication queue, the navigation menus and when public reads next change by time;
+mixed into ``SqlStorage``."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, delete, func, select
 
 from cms.contracts import MENUS, MenuItem, Post
 
 from .parts import StorageParts
-from .times import database_now
+from .times import aware, database_now
 
 __all__ = ["SiteState"]
 
@@ -37,6 +38,15 @@ class SiteState(StorageParts):
         self._due_read = (
             select(queue.c.post_id).where(queue.c.due_at <= database_now(self.is_sqlite)).limit(1)
         )
+
+    async def next_visibility_change(self) -> datetime | None:
+        posts = self.schema.posts
+        soonest = select(func.min(posts.c.published_at)).where(
+            posts.c.status == "published", posts.c.published_at > database_now(self.is_sqlite)
+        )
+        async with self._reading() as conn:
+            found = (await conn.execute(soonest)).scalar()
+        return aware(found) if isinstance(found, datetime) else None
 
     async def claim_due_publications(self, *, limit: int = 100) -> list[Post]:
         queue, posts = self.schema.publications, self.schema.posts

@@ -212,6 +212,12 @@ class SqlStorage(
             )
             await self._pg_reads.open()
 
+    def change_stamp(self) -> object | None:
+        """SQLite's data version (see ``ChangeStamps``); None on PostgreSQL, which cannot
+        tell without a query (every request reads, as before)."""
+        reads = self._sqlite_reads
+        return None if reads is None else reads.data_version()
+
     def _prepare_sqlite(self, engine: AsyncEngine, begin: str) -> None:
         busy_timeout = 5000 if self._busy_timeout_ms is None else self._busy_timeout_ms
         prepare_sqlite(engine, begin, busy_timeout_ms=busy_timeout)

@@ -17,6 +17,7 @@ from cms.core.site import Site
 from cms.web.admin_menu import admin_menu
 from cms.web.auth import allowed, csrf_token, current_user
 from cms.web.conditional_get import page_validators
+from cms.web.fast_pages import FAST_PAGES_KEY
 from cms.web.keys import SITE_KEY
 from cms.web.menus import MENU_CACHE_KEY
 from cms.web.page_assets import PageAssets, page_assets
@@ -175,6 +176,10 @@ async def render_page(
             page = cache.get(key)
             if page is None:
                 page = cache.put(key, template.render(values).encode())
+            fast = request.app.get(FAST_PAGES_KEY)
+            if fast is not None and assets is None:
+                # Answered again from memory while nothing changes (cms.web.fast_pages).
+                await fast.keep(request, page, validators)
             return _with_policy(page.response(request, validators.headers), assets)
     response = web.Response(
         text=template.render(values), status=status, content_type="text/html", charset="utf-8"
