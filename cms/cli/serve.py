@@ -65,7 +65,7 @@ def serve(
     worker_lifeline_fd: int | None,
 ) -> None:
     """Serve the site (creates or extends the database schema first)."""
-    from cms.cli.workers import SHUTDOWN_TIMEOUT, new_event_loop, signal_ready, watch_lifeline
+    from cms.cli.workers import new_event_loop, signal_ready, watch_lifeline
     from cms.core.site import Site
     from cms.web.app import create_app
     from cms.web.live_reload import serve_args
@@ -107,7 +107,11 @@ def serve(
             args = serve_args(settings_path, host, port, theme)
             args += [] if access_log else ["--no-access-log"]
             try:
-                sys.exit(supervise(args, workers, ready))
+                sys.exit(
+                    supervise(
+                        args, workers, ready, shutdown_timeout=settings.server.shutdown_timeout
+                    )
+                )
             except WorkerFailed as error:
                 fail(str(error), code=1)
         worker = worker_ready_fd is not None
@@ -128,7 +132,7 @@ def serve(
             port=settings.server.port,
             # Workers share the port; the kernel spreads connections over them.
             reuse_port=True if worker else None,
-            shutdown_timeout=SHUTDOWN_TIMEOUT,
+            shutdown_timeout=settings.server.shutdown_timeout,
             access_log=access_logger if access_log else None,
             loop=loop,
             print=listening,

@@ -37,7 +37,6 @@ from cms.core.site import Site
 from cms.core.startup_migration import migrate_at_startup
 
 __all__ = [
-    "SHUTDOWN_TIMEOUT",
     "WorkerFailed",
     "check_port_free",
     "migrate_once",
@@ -49,10 +48,10 @@ __all__ = [
 
 log = logging.getLogger("cms")
 
-#: Seconds a worker gets to finish requests in flight after SIGTERM (aiohttp's
-#: ``shutdown_timeout``); the supervisor kills it a little after that.
-SHUTDOWN_TIMEOUT = 30.0
 START_TIMEOUT = 60.0
+#: Seconds a stopping worker gets beyond ``[server] shutdown_timeout`` (its requests in
+#: flight get that long) to close storage and exit before the supervisor kills it.
+STOP_MARGIN = 5.0
 #: A worker that dies more often than this in RESTART_WINDOW seconds is not restarted.
 MAX_RESTARTS = 5
 RESTART_WINDOW = 60.0
@@ -130,9 +129,10 @@ class _Worker:
 
 
 class _Supervisor:
-    def __init__(self, command: Sequence[str], workers: int) -> None:
+    def __init__(self, command: Sequence[str], workers: int, shutdown_timeout: float) -> None:
         self.command = list(command)
         self.count = workers
+        self.shutdown_timeout = shutdown_timeout
         self.workers: dict[int, _Worker] = {}
         self.stopping = False
         self.restarts: list[float] = []
@@ -222,7 +222,7 @@ class _Supervisor:
         for worker in self.workers.values():
             if worker.process.poll() is None:
                 worker.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + SHUTDOWN_TIMEOUT + 5
+        deadline = time.monotonic() + self.shutdown_timeout + STOP_MARGIN
         for worker in self.workers.values():
             try:
                 worker.process.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -239,11 +239,15 @@ def _close(*fds: int) -> None:
             os.close(fd)
 
 
-def supervise(serve_args: Sequence[str], workers: int, on_ready: str) -> int:
+def supervise(
+    serve_args: Sequence[str], workers: int, on_ready: str, *, shutdown_timeout: float
+) -> int:
     """Run ``workers`` copies of ``cms serve SERVE_ARGS`` until a signal; return the exit
-    status. Raises :class:`WorkerFailed` when they cannot start or keep dying."""
+    status. Raises :class:`WorkerFailed` when they cannot start or keep dying. On a signal
+    each worker gets ``shutdown_timeout`` seconds (``[server] shutdown_timeout``, which the
+    workers read from the same settings) plus a margin to stop before it is killed."""
     command = [sys.executable, "-m", "cms", "serve", *serve_args]
-    return _Supervisor(command, workers).run(on_ready)
+    return _Supervisor(command, workers, shutdown_timeout).run(on_ready)
 
 
 def die_with_parent() -> None:
