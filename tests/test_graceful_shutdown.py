@@ -289,7 +289,7 @@ async def test_a_request_that_outlives_the_shutdown_timeout_is_cut(
     assert list(site.temporary.iterdir()) == []
 
 
-@pytest.mark.parametrize("workers", [1])
+@pytest.mark.parametrize("workers", [1, 2])
 async def test_a_second_signal_stops_at_once(start_site: Any, workers: int) -> None:
     site: RunningSite = await start_site(workers=workers)  # the default 30 s
     process = site.server.process

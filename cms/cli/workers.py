@@ -10,8 +10,10 @@ The supervisor (this module, in the process the user started):
    connections over them, and writes a byte to its ready pipe once it listens;
 3. restarts a worker that dies (a few times a minute at most, then gives up), and on
    SIGTERM, SIGINT or SIGHUP passes SIGTERM on: each worker stops accepting connections,
-   lets requests in flight finish (aiohttp's graceful shutdown) and exits; one that is
-   still running after the grace period is killed.
+   lets the requests in flight finish for up to ``[server] shutdown_timeout`` seconds
+   (cms.web.serving) and exits; one still running ``STOP_MARGIN`` seconds after that is
+   killed. A second signal meanwhile is passed on as SIGINT, a worker's second signal:
+   the workers cut what is in flight and exit at once.
 
 Workers share nothing in memory: whatever must be seen by all of them lives in storage,
 sessions or Redis (see the scale path in the design).
@@ -135,6 +137,9 @@ class _Supervisor:
         self.shutdown_timeout = shutdown_timeout
         self.workers: dict[int, _Worker] = {}
         self.stopping = False
+        self.signals = 0
+        self.forwarded = False  # the workers were told to stop
+        self.hurried = False  # ... and then to stop at once
         self.restarts: list[float] = []
 
     def _spawn(self, number: int) -> _Worker:
@@ -164,6 +169,21 @@ class _Supervisor:
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stopping = True
+        self.signals += 1
+        if self.signals > 1 and self.forwarded:
+            self._hurry()
+
+    def _send_all(self, signum: int) -> None:
+        for worker in self.workers.values():
+            if worker.process.poll() is None:
+                worker.process.send_signal(signum)
+
+    def _hurry(self) -> None:
+        # SIGINT, not SIGTERM again: two pending SIGTERMs would be delivered as one.
+        if not self.hurried:
+            self.hurried = True
+            log.info("signal again: the workers stop now, cutting the requests in flight")
+            self._send_all(signal.SIGINT)
 
     def run(self, on_ready: str) -> int:
         handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -219,9 +239,10 @@ class _Supervisor:
                 self.workers[number] = self._spawn(number)
 
     def _stop_all(self) -> None:
-        for worker in self.workers.values():
-            if worker.process.poll() is None:
-                worker.process.send_signal(signal.SIGTERM)
+        self._send_all(signal.SIGTERM)
+        self.forwarded = True
+        if self.signals > 1:  # the second came before the first was passed on
+            self._hurry()
         deadline = time.monotonic() + self.shutdown_timeout + STOP_MARGIN
         for worker in self.workers.values():
             try:
