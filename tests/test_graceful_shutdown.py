@@ -179,7 +179,7 @@ async def wait_for(predicate: Any, what: str, seconds: float = 10) -> None:
         await asyncio.sleep(0.02)
 
 
-async def refused(port: int, seconds: float = 3) -> bool:
+async def refused(port: int, seconds: float = 5) -> bool:
     """Whether new connections to ``port`` are refused within ``seconds``."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -217,7 +217,7 @@ async def begin_uploads(site: RunningSite, count: int) -> list[SlowUpload]:
 
 @pytest.mark.parametrize("workers", [1, 2])
 async def test_sigterm_lets_every_upload_in_flight_finish(start_site: Any, workers: int) -> None:
-    site: RunningSite = await start_site(workers=workers, shutdown_timeout=10)
+    site: RunningSite = await start_site(workers=workers, shutdown_timeout=15)
     process = site.server.process
     assert process is not None
     idle = await keep_alive_connection(site.server.port)
@@ -229,7 +229,7 @@ async def test_sigterm_lets_every_upload_in_flight_finish(start_site: Any, worke
         # The listening socket closes: a new connection is refused (every worker's).
         assert await refused(site.server.port), site.server.log_text()
         # The idle keep-alive connection is closed at once, not after the others.
-        assert await asyncio.wait_for(idle.read(), 2) == b""
+        assert await asyncio.wait_for(idle.read(), 3) == b""
         assert process.returncode is None, "exited with uploads in flight"
 
         # The bodies were still arriving; their clients send the rest, slowly.
@@ -241,11 +241,12 @@ async def test_sigterm_lets_every_upload_in_flight_finish(start_site: Any, worke
             assert answer.headers.get("connection", "").lower() == "close"
         for upload in uploads:
             assert upload.reader is not None
-            assert await asyncio.wait_for(upload.reader.read(), 2) == b""
+            assert await asyncio.wait_for(upload.reader.read(), 3) == b""
 
-        assert await asyncio.wait_for(process.wait(), 10) == 0, site.server.log_text()
+        assert await asyncio.wait_for(process.wait(), 15) == 0, site.server.log_text()
         elapsed = time.monotonic() - stopped_at
-        assert elapsed < 6, f"took {elapsed:.1f} s to stop"
+        # Once the last answer is sent, not at the end of the 15 s.
+        assert elapsed < 10, f"took {elapsed:.1f} s to stop"
     finally:
         for upload in uploads:
             upload.close()
@@ -282,8 +283,8 @@ async def test_a_request_that_outlives_the_shutdown_timeout_is_cut(
         elapsed = time.monotonic() - stopped_at
     finally:
         stalled.close()
-    assert 1.8 < cut_after < 4, f"cut after {cut_after:.1f} s"
-    assert elapsed < 5, f"took {elapsed:.1f} s to stop"
+    assert 1.8 < cut_after < 5, f"cut after {cut_after:.1f} s"
+    assert elapsed < 6, f"took {elapsed:.1f} s to stop"
     # Nothing of it is kept.
     assert await stored_media(site.settings) == {}
     assert list(site.temporary.iterdir()) == []
@@ -300,8 +301,10 @@ async def test_a_second_signal_stops_at_once(start_site: Any, workers: int) -> N
         process.send_signal(signal.SIGTERM)
         assert await refused(site.server.port)
         process.send_signal(signal.SIGINT)  # Ctrl+C, say
+        assert stalled.reader is not None
+        assert await asyncio.wait_for(stalled.reader.read(), 10) == b"", "not cut"
         assert await asyncio.wait_for(process.wait(), 10) == 0, site.server.log_text()
         elapsed = time.monotonic() - stopped_at
     finally:
         stalled.close()
-    assert elapsed < 5, f"took {elapsed:.1f} s to stop"
+    assert elapsed < 8, f"took {elapsed:.1f} s to stop (the timeout is 30 s)"
