@@ -30,6 +30,7 @@ def test_defaults_without_a_file(tmp_path: Path, clean_env: pytest.MonkeyPatch) 
     assert settings.site.theme == "default"
     assert settings.site.base_url == "http://127.0.0.1:8080"
     assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8080)
+    assert settings.server.shutdown_timeout == 30
     assert settings.storage.backend == "sqlite"
     assert settings.storage.options == {"path": "cms.db"}
     assert settings.sessions.backend == "cookie"
@@ -229,6 +230,16 @@ BAD_SETTINGS: dict[str, tuple[str, list[str], list[str]]] = {
         "[server]\nport = 70000\n",
         [],
         [r"\[server\] port", r"70000", r"65535"],
+    ),
+    "a shutdown timeout of zero": (
+        "[server]\nshutdown_timeout = 0\n",
+        [],
+        [r"\[server\] shutdown_timeout", r"= 0\b", r"greater than 0"],
+    ),
+    "a shutdown timeout that is not a number": (
+        '[server]\nshutdown_timeout = "30s"\n',
+        [],
+        [r"\[server\] shutdown_timeout", r"'30s'", r"a valid number"],
     ),
     "unknown top-level section": (
         '[database]\nurl = "x"\n',

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import click
-from aiohttp import web
 from aiohttp.log import access_logger
 
 from cms import __version__
@@ -65,10 +64,11 @@ def serve(
     worker_lifeline_fd: int | None,
 ) -> None:
     """Serve the site (creates or extends the database schema first)."""
-    from cms.cli.workers import SHUTDOWN_TIMEOUT, new_event_loop, signal_ready, watch_lifeline
+    from cms.cli.workers import new_event_loop, signal_ready, watch_lifeline
     from cms.core.site import Site
     from cms.web.app import create_app
     from cms.web.live_reload import serve_args
+    from cms.web.serving import serve_until_stopped
 
     if reload and (workers or 1) > 1:
         fail("--reload runs one process: leave out --workers")
@@ -107,7 +107,11 @@ def serve(
             args = serve_args(settings_path, host, port, theme)
             args += [] if access_log else ["--no-access-log"]
             try:
-                sys.exit(supervise(args, workers, ready))
+                sys.exit(
+                    supervise(
+                        args, workers, ready, shutdown_timeout=settings.server.shutdown_timeout
+                    )
+                )
             except WorkerFailed as error:
                 fail(str(error), code=1)
         worker = worker_ready_fd is not None
@@ -115,23 +119,24 @@ def serve(
         if worker_lifeline_fd is not None:
             watch_lifeline(loop, worker_lifeline_fd)
 
-        def listening(_: str) -> None:
+        def listening() -> None:
             # Runs once the server listens, after start-up hooks succeeded.
             if worker_ready_fd is not None:
                 signal_ready(worker_ready_fd)
             else:
                 click.echo(ready, err=True)
 
-        web.run_app(
+        # Until SIGTERM or Ctrl+C; then requests in flight finish (cms.web.serving).
+        serve_until_stopped(
             app,
+            loop=loop,
             host=settings.server.host,
             port=settings.server.port,
             # Workers share the port; the kernel spreads connections over them.
             reuse_port=True if worker else None,
-            shutdown_timeout=SHUTDOWN_TIMEOUT,
             access_log=access_logger if access_log else None,
-            loop=loop,
-            print=listening,
+            shutdown_timeout=settings.server.shutdown_timeout,
+            on_listening=listening,
         )
     except (SettingsError, PluginError) as error:  # raised while starting (startup hooks)
         fail(str(error))

@@ -10,8 +10,10 @@ The supervisor (this module, in the process the user started):
    connections over them, and writes a byte to its ready pipe once it listens;
 3. restarts a worker that dies (a few times a minute at most, then gives up), and on
    SIGTERM, SIGINT or SIGHUP passes SIGTERM on: each worker stops accepting connections,
-   lets requests in flight finish (aiohttp's graceful shutdown) and exits; one that is
-   still running after the grace period is killed.
+   lets the requests in flight finish for up to ``[server] shutdown_timeout`` seconds
+   (cms.web.serving) and exits; one still running ``STOP_MARGIN`` seconds after that is
+   killed. A second signal meanwhile is passed on as SIGINT, a worker's second signal:
+   the workers cut what is in flight and exit at once.
 
 Workers share nothing in memory: whatever must be seen by all of them lives in storage,
 sessions or Redis (see the scale path in the design).
@@ -37,7 +39,6 @@ from cms.core.site import Site
 from cms.core.startup_migration import migrate_at_startup
 
 __all__ = [
-    "SHUTDOWN_TIMEOUT",
     "WorkerFailed",
     "check_port_free",
     "migrate_once",
@@ -49,10 +50,10 @@ __all__ = [
 
 log = logging.getLogger("cms")
 
-#: Seconds a worker gets to finish requests in flight after SIGTERM (aiohttp's
-#: ``shutdown_timeout``); the supervisor kills it a little after that.
-SHUTDOWN_TIMEOUT = 30.0
 START_TIMEOUT = 60.0
+#: Seconds a stopping worker gets beyond ``[server] shutdown_timeout`` (its requests in
+#: flight get that long) to close storage and exit before the supervisor kills it.
+STOP_MARGIN = 5.0
 #: A worker that dies more often than this in RESTART_WINDOW seconds is not restarted.
 MAX_RESTARTS = 5
 RESTART_WINDOW = 60.0
@@ -130,11 +131,15 @@ class _Worker:
 
 
 class _Supervisor:
-    def __init__(self, command: Sequence[str], workers: int) -> None:
+    def __init__(self, command: Sequence[str], workers: int, shutdown_timeout: float) -> None:
         self.command = list(command)
         self.count = workers
+        self.shutdown_timeout = shutdown_timeout
         self.workers: dict[int, _Worker] = {}
         self.stopping = False
+        self.signals = 0
+        self.forwarded = False  # the workers were told to stop
+        self.hurried = False  # ... and then to stop at once
         self.restarts: list[float] = []
 
     def _spawn(self, number: int) -> _Worker:
@@ -164,6 +169,21 @@ class _Supervisor:
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stopping = True
+        self.signals += 1
+        if self.signals > 1 and self.forwarded:
+            self._hurry()
+
+    def _send_all(self, signum: int) -> None:
+        for worker in self.workers.values():
+            if worker.process.poll() is None:
+                worker.process.send_signal(signum)
+
+    def _hurry(self) -> None:
+        # SIGINT, not SIGTERM again: two pending SIGTERMs would be delivered as one.
+        if not self.hurried:
+            self.hurried = True
+            log.info("signal again: the workers stop now, cutting the requests in flight")
+            self._send_all(signal.SIGINT)
 
     def run(self, on_ready: str) -> int:
         handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -219,10 +239,11 @@ class _Supervisor:
                 self.workers[number] = self._spawn(number)
 
     def _stop_all(self) -> None:
-        for worker in self.workers.values():
-            if worker.process.poll() is None:
-                worker.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + SHUTDOWN_TIMEOUT + 5
+        self._send_all(signal.SIGTERM)
+        self.forwarded = True
+        if self.signals > 1:  # the second came before the first was passed on
+            self._hurry()
+        deadline = time.monotonic() + self.shutdown_timeout + STOP_MARGIN
         for worker in self.workers.values():
             try:
                 worker.process.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -239,11 +260,15 @@ def _close(*fds: int) -> None:
             os.close(fd)
 
 
-def supervise(serve_args: Sequence[str], workers: int, on_ready: str) -> int:
+def supervise(
+    serve_args: Sequence[str], workers: int, on_ready: str, *, shutdown_timeout: float
+) -> int:
     """Run ``workers`` copies of ``cms serve SERVE_ARGS`` until a signal; return the exit
-    status. Raises :class:`WorkerFailed` when they cannot start or keep dying."""
+    status. Raises :class:`WorkerFailed` when they cannot start or keep dying. On a signal
+    each worker gets ``shutdown_timeout`` seconds (``[server] shutdown_timeout``, which the
+    workers read from the same settings) plus a margin to stop before it is killed."""
     command = [sys.executable, "-m", "cms", "serve", *serve_args]
-    return _Supervisor(command, workers).run(on_ready)
+    return _Supervisor(command, workers, shutdown_timeout).run(on_ready)
 
 
 def die_with_parent() -> None:

@@ -95,6 +95,8 @@ class ServerSection(_Section):
     workers: int = Field(1, ge=1, le=256)
     #: Rendered public pages kept per process, in MiB (cms.web.page_cache); 0 turns it off.
     page_cache_mb: int = Field(32, ge=0, le=65536)
+    #: Seconds the requests in flight get to finish after SIGTERM or Ctrl+C.
+    shutdown_timeout: float = Field(30.0, gt=0, le=3600, allow_inf_nan=False)
     #: Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed
     #: (cms.web.visitor): IP addresses and networks; empty: nobody's. NoDecode: an
     #: environment value reaches the validator as it is (a JSON list, or comma-separated).
