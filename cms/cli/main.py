@@ -26,6 +26,7 @@ from cms.cli.users import users
 from cms.core import hookspecs
 from cms.core.plugin_host import PluginError
 from cms.core.settings import SettingsError, load_settings
+from cms.web.access_log import CMS_LOG_FORMAT
 
 __all__ = ["main", "make_cli"]
 
@@ -53,7 +54,7 @@ def make_cli(argv: Sequence[str] | None = None, *, plugin_commands: bool = True)
     @click.version_option(__version__, prog_name="cms")
     def cli() -> None:
         """cms: an async, plugin-driven content management system."""
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(level=logging.INFO, format=CMS_LOG_FORMAT)
 
     for command in CORE_COMMANDS:
         cli.add_command(command)

@@ -46,6 +46,8 @@ from collections.abc import Callable
 from aiohttp import hdrs, web
 from aiohttp.web_protocol import RequestHandler
 
+from cms.web.access_log import AccessLog
+
 __all__ = ["serve_app", "serve_until_stopped"]
 
 log = logging.getLogger("cms")
@@ -125,6 +127,7 @@ async def serve_app(
         app,
         handle_signals=False,
         access_log=access_log,
+        access_log_class=AccessLog,
         keepalive_timeout=KEEPALIVE_TIMEOUT,
         shutdown_timeout=CUT_GRACE,
     )
