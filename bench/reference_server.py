@@ -34,7 +34,7 @@ from markupsafe import escape
 
 from cms.core.settings import load_settings
 from cms.core.site import Site
-from cms.web.templating import ENVIRONMENT_OPTIONS, THEME_FILTERS, build_loader
+from cms.web.templating import ENVIRONMENT_OPTIONS, THEME_FILTERS, build_loader, route_urls
 
 
 def route_paths(site: Site) -> dict[str, str]:
@@ -129,17 +129,19 @@ def build_app(site: Site, post: Any, menus: Any = None) -> web.Application:
         if name != "post":
             app.router.add_get(path, handler, name=name)
 
-    # Autoescaping is on, as in cms: ENVIRONMENT_OPTIONS.
-    env = jinja2.Environment(loader=build_loader(site), **ENVIRONMENT_OPTIONS)  # noqa: S701
+    # Autoescaping is on, as in cms: ENVIRONMENT_OPTIONS; templates are not looked at
+    # again once loaded, as in cms without --reload.
+    env = jinja2.Environment(  # noqa: S701
+        loader=build_loader(site), auto_reload=False, **ENVIRONMENT_OPTIONS
+    )
     theme = site.theme
 
     def static(path: str) -> str:
         return f"/static/{theme.name}/{theme.static_names[path.lstrip('/')]}"
 
-    def url(name: str, **parts: Any) -> str:
-        return str(app.router[name].url_for(**{key: str(value) for key, value in parts.items()}))
-
-    env.globals.update(static=static, url=url, site=site.settings.site, theme=theme.settings)
+    env.globals.update(
+        static=static, url=route_urls(app.router), site=site.settings.site, theme=theme.settings
+    )
     env.filters.update(THEME_FILTERS)
     # Plugins' template helpers (the media library's image functions, say) are part of
     # the page too.

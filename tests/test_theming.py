@@ -506,3 +506,33 @@ async def test_without_reload_templates_are_read_once(
     assert await page(client, "/missing", status=404) == "first"
     write(site_dir / "themes" / "still" / "templates" / "error.html", "second, longer")
     assert await page(client, "/missing", status=404) == "first"
+
+
+def test_url_builds_each_route_address_once() -> None:
+    from aiohttp import web
+
+    from cms.web.templating import URL_CACHE_SIZE, route_urls
+
+    app = web.Application()
+
+    async def nothing(request: web.Request) -> web.Response:
+        return web.Response()
+
+    resource = app.router.add_resource("/posts/{slug}", name="post")
+    resource.add_route("GET", nothing)
+    built = []
+    url_for = resource.url_for
+
+    def counted(**parts: str) -> object:
+        built.append(parts)
+        return url_for(**parts)
+
+    resource.url_for = counted  # type: ignore[method-assign]
+    url = route_urls(app.router)
+    assert url("post", slug="a b") == "/posts/a%20b"
+    assert url("post", slug="a b") == "/posts/a%20b"
+    assert url("post", slug=7) == "/posts/7"  # parts as text, as before
+    assert built == [{"slug": "a b"}, {"slug": "7"}]
+    for number in range(URL_CACHE_SIZE + 1):  # a bounded memory: full, it starts again
+        url("post", slug=f"n{number}")
+    assert url("post", slug="a b") == "/posts/a%20b" and len(built) == URL_CACHE_SIZE + 4
