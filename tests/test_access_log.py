@@ -77,9 +77,10 @@ async def test_under_another_logging_setup_each_line_goes_through_the_logger(
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         with caplog.at_level(logging.INFO, logger="x.access"):
-            async with aiohttp.ClientSession() as browser, browser.get(
-                f"http://127.0.0.1:{port}/", headers={"User-Agent": "A"}
-            ) as response:
+            async with (
+                aiohttp.ClientSession() as browser,
+                browser.get(f"http://127.0.0.1:{port}/", headers={"User-Agent": "A"}) as response,
+            ):
                 assert response.status == 200
             for _ in range(50):  # the line is written just after the answer is sent
                 if any(record.name == "x.access" for record in caplog.records):
