@@ -7,7 +7,7 @@ APP    := $(VENV)/.installed-app
 DEV    := $(VENV)/.installed-test
 BENCH  := $(VENV)/.installed-bench
 
-.PHONY: serve test test-fast lint format browser wrk bench bench-quick bench-clean screenshots audit clean
+.PHONY: serve test test-fast lint format browser wrk vnu bench bench-quick bench-clean screenshots audit clean
 
 # The virtualenv, made whole or not at all (a half-made one would fool every later run).
 $(MADE):
@@ -50,11 +50,21 @@ wrk:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
 	  else echo "wrk is missing: sudo apt-get install wrk (the bench smoke test will skip)"; fi; }
 
+# The W3C Nu HTML checker (npm's vnu-jar) on Debian's Java, for tests/test_valid_pages.py.
+VNU_JAR := .vnu/node_modules/vnu-jar/build/dist/vnu.jar
+vnu:
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless; \
+	  else echo "java is missing: sudo apt-get install default-jre-headless (page validation will skip)"; fi; }
+	@test -f $(VNU_JAR) || { command -v npm >/dev/null 2>&1 && \
+	  npm install --silent --no-audit --no-fund --ignore-scripts -E --prefix .vnu vnu-jar@26.9.27 || \
+	  echo "npm could not install vnu-jar (page validation will skip)"; }
+
 # The suite on every core (pytest-xdist): tests are independent, each worker has its own
 # PostgreSQL database, Redis key prefix and temporary folders.
 PYTEST := $(BIN)/python -m pytest -n auto
 
-test: $(DEV) browser wrk
+test: $(DEV) browser wrk vnu
 	$(PYTEST)
 
 # The suite without the browser and bench tests: the quick loop while working.
