@@ -70,6 +70,10 @@ class MenuCache:
         reading.set_result(menus)
         return menus
 
+    def last_read(self) -> Menus:
+        """The menus as last read (none yet: no menu), for a page that cannot wait."""
+        return self._menus or {}
+
     def forget(self) -> None:
         """Read again on the next page (this process saved a change)."""
         self._menus = None

@@ -47,6 +47,7 @@ from aiohttp import hdrs, web
 from aiohttp.web_protocol import RequestHandler
 
 from cms.web.access_log import AccessLog
+from cms.web.bad_requests import serve_themed_bad_requests
 
 __all__ = ["serve_app", "serve_until_stopped"]
 
@@ -136,6 +137,8 @@ async def serve_app(
     try:
         try:
             await runner.setup()  # start-up hooks: storage opened, schema brought up to date
+            assert runner.server is not None
+            serve_themed_bad_requests(runner.server, app)  # cms.web.bad_requests
             site = web.TCPSite(runner, host, port, reuse_port=reuse_port)
             await site.start()
         except BaseException:
