@@ -408,3 +408,37 @@ async def test_damaged_cursor_is_a_themed_400(make_client: ClientFactory, after:
     assert 'class="error-page' in html
     assert "damaged" in html
     assert "Traceback" not in html
+
+
+async def test_a_post_page_finds_its_neighbours_by_one_seek_each(
+    sqlite_storage: SqlStorage,
+) -> None:
+    """The previous/next links of the public post page cost the same for the oldest, a
+    middle and the newest of 10,000 posts (the older link once walked down from now)."""
+    storage = sqlite_storage
+    ids, _ = await seed(storage, tied=False)
+    steps = 0
+    reads: Any = storage._sqlite_reads  # type: ignore[attr-defined]
+    connect = reads._connect
+
+    def counted() -> sqlite3.Connection:
+        conn: sqlite3.Connection = connect()
+
+        def count() -> int:
+            nonlocal steps
+            steps += 1
+            return 0
+
+        conn.set_progress_handler(count, 1)
+        return conn
+
+    reads._connect = counted
+    costs = []
+    for post_id in (ids[-1], ids[len(ids) // 2], ids[0]):  # the oldest, a middle, the newest
+        post = await storage.get_post(post_id)
+        assert post is not None
+        before = steps
+        found = await storage.get_post_by_slug(post.slug, status="published", kind="post")
+        assert found is not None and found.id == post_id
+        costs.append(steps - before)
+    assert max(costs) <= 1.5 * min(costs), costs
