@@ -12,6 +12,7 @@ from cms.contracts.backends import (
     SessionStoreBackend,
     StorageBackend,
 )
+from cms.contracts.change_stamps import ChangeStamps
 from cms.contracts.errors import (
     DeleteRefused,
     DependencyUnavailable,
@@ -67,7 +68,6 @@ from cms.contracts.sessions import (
 )
 from cms.contracts.storage import (
     AttemptCounter,
-    ChangeStamps,
     MediaLibrary,
     MenuStore,
     PostStore,

@@ -40,10 +40,12 @@ class MenuCache:
         self._stamp: object | None = None
         self._reading: asyncio.Future[Menus] | None = None
         self._reading_stamp: object | None = None
+        # Asked once: a runtime Protocol check costs microseconds on every page.
+        stamps: object = storage
+        self._stamps = stamps if isinstance(stamps, ChangeStamps) else None
 
     def _change_stamp(self) -> object | None:
-        storage: object = self._storage
-        return storage.change_stamp() if isinstance(storage, ChangeStamps) else None
+        return None if self._stamps is None else self._stamps.change_stamp()
 
     async def get(self) -> Menus:
         stamp = self._change_stamp()
