@@ -1,5 +1,7 @@
-"""Kept for plugins written against cms 0.1: the code lives in :mod:`cms.web.images`."""
+"""The media library's helpers for plugins: templates' image helpers (from
+:mod:`cms.web.images`), and :class:`ScratchFolder` for media stores."""
 
+from cms.core.scratch import ScratchFolder
 from cms.web.images import (
     IMAGE_SETS_VAR,
     ImageSet,
@@ -16,6 +18,7 @@ from cms.web.images import (
 __all__ = [
     "IMAGE_SETS_VAR",
     "ImageSet",
+    "ScratchFolder",
     "all_media",
     "delete_media",
     "image_set",

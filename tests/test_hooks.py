@@ -162,6 +162,28 @@ async def test_hook_register_image_handlers(
     assert handler.events == ["open"]  # type: ignore[attr-defined]
 
 
+async def test_hook_register_media_stores(
+    make_client: ClientFactory, recorder: EveryHook, site_dir: Path
+) -> None:
+    client = await make_client(
+        plugins=[("every_hook", recorder)],
+        images={"backend": "pillow", "options": {"workers": 1, "widths": [320]}},
+        media={"backend": "recorded-local"},
+    )
+    assert recorder.called("register_media_stores")
+    store = site_of(client).media
+    assert store is not None and store.name == "recorded-local"
+    assert site_of(client).images.store is store  # type: ignore[union-attr]
+    await setup_admin(client)
+    from tests.image_files import photo
+    from tests.test_media_library import upload
+
+    media = await upload(client, photo(400, 300), "hooked.jpg")
+    assert all((site_dir / "recorded-media" / key).is_file() for key in media.keys)
+    health = await (await client.get("/healthz")).json()
+    assert health["backends"]["media"] == "recorded-local"
+
+
 async def test_hook_register_post_fields(hooked: TestClient[Any, Any], recorder: EveryHook) -> None:
     assert recorder.called("register_post_fields")[0]["cms"] is site_of(hooked)
     assert [field.name for field in site_of(hooked).fields] == ["mood"]

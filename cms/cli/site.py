@@ -57,7 +57,11 @@ backend = "cookie"            # or "redis" once a Redis session plugin is instal
 
 [images]
 backend = "pillow"            # cover images: uploads, renditions, /media/ (docs/images.md)
-options = {{ widths = [320, 800, 1600], media_dir = "media" }}
+options = {{ widths = [320, 800, 1600] }}
+
+[media]
+backend = "local"             # or "s3": a bucket several hosts share (docs/media.md)
+options = {{ dir = "media" }}
 
 [plugins]
 dir = "plugins"               # site-local plugin modules (*.py)

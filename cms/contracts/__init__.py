@@ -9,6 +9,7 @@ from __future__ import annotations
 from cms.contracts.backends import (
     Backend,
     ImageHandlerBackend,
+    MediaStoreBackend,
     SessionStoreBackend,
     StorageBackend,
 )
@@ -29,10 +30,8 @@ from cms.contracts.excerpt import (
     plain_text_of,
 )
 from cms.contracts.fields import PostField, Text
-from cms.contracts.images import (
-    ImageHandler,
-    MediaStore,
-)
+from cms.contracts.images import ImageHandler
+from cms.contracts.media import MEDIA_KEY, MediaStore, check_key
 from cms.contracts.records import (
     MAX_ID,
     MENUS,
@@ -85,6 +84,7 @@ from cms.contracts.storage import (
 
 __all__ = [
     "MAX_ID",
+    "MEDIA_KEY",
     "MENUS",
     "RECORD_KINDS",
     "ROLES",
@@ -105,6 +105,7 @@ __all__ = [
     "MediaInUse",
     "MediaLibrary",
     "MediaStore",
+    "MediaStoreBackend",
     "MenuItem",
     "MenuStore",
     "MigrationReport",
@@ -142,6 +143,7 @@ __all__ = [
     "UserStore",
     "UsernameTaken",
     "VersionConflict",
+    "check_key",
     "excerpt_of",
     "parse_search",
     "plain_text_of",

@@ -1,5 +1,6 @@
-"""What a plugin offers through ``register_storage_backends``, ``register_session_stores``
-and ``register_image_handlers``: a named backend, the model of its options, and a factory."""
+"""What a plugin offers through ``register_storage_backends``, ``register_session_stores``,
+``register_image_handlers`` and ``register_media_stores``: a named backend, the model of
+its options, and a factory."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from cms.contracts.images import ImageHandler
+from cms.contracts.media import MediaStore
 from cms.contracts.sessions import SessionStore
 from cms.contracts.storage import Storage
 
@@ -17,7 +19,13 @@ if TYPE_CHECKING:
     # For annotations only: the site is what a factory receives.
     from cms.core.site import Site
 
-__all__ = ["Backend", "ImageHandlerBackend", "SessionStoreBackend", "StorageBackend"]
+__all__ = [
+    "Backend",
+    "ImageHandlerBackend",
+    "MediaStoreBackend",
+    "SessionStoreBackend",
+    "StorageBackend",
+]
 
 T = TypeVar("T")
 
@@ -40,3 +48,5 @@ StorageBackend = Backend[Storage]
 SessionStoreBackend = Backend[SessionStore]
 #: ``[images] backend = name``.
 ImageHandlerBackend = Backend[ImageHandler]
+#: ``[media] backend = name``.
+MediaStoreBackend = Backend[MediaStore]

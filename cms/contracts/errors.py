@@ -58,12 +58,16 @@ class UsernameTaken(ValueError):
 
 
 class DependencyUnavailable(Exception):
-    """A backend (database, session store) cannot be reached right now."""
+    """A backend (database, session store, media store) cannot be reached right now.
 
-    def __init__(self, dependency: str, reason: str = "") -> None:
+    ``reason`` is for the log (it may name hosts); ``message``, when given, is what the
+    visitor's 503 says."""
+
+    def __init__(self, dependency: str, reason: str = "", *, message: str = "") -> None:
         super().__init__(f"{dependency} is unavailable" + (f": {reason}" if reason else ""))
         self.dependency = dependency
         self.reason = reason
+        self.message = message
 
 
 class ImageRejected(ValueError):

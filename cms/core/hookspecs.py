@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         AdminMenuItem,
         ImageHandlerBackend,
         Media,
+        MediaStoreBackend,
         Post,
         PostField,
         SessionStoreBackend,
@@ -79,6 +80,11 @@ def register_session_stores() -> list[SessionStoreBackend] | None:
 @hookspec
 def register_image_handlers() -> list[ImageHandlerBackend] | None:
     """Return a list of :class:`cms.contracts.ImageHandlerBackend` that settings can name."""
+
+
+@hookspec
+def register_media_stores() -> list[MediaStoreBackend] | None:
+    """Return a list of :class:`cms.contracts.MediaStoreBackend` that ``[media]`` can name."""
 
 
 @hookspec

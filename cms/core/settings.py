@@ -204,6 +204,21 @@ class ImagesSection(BackendSection):
     backend: str = "pillow"
 
 
+class MediaTarget(_Section):
+    """``[media.targets.NAME]``: a store ``cms media migrate --to NAME`` copies into
+    (``backend`` defaults to NAME)."""
+
+    backend: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class MediaSection(BackendSection):
+    """``[media]``: where the media library's files live (``local`` or ``s3``)."""
+
+    backend: str = "local"
+    targets: dict[str, MediaTarget] = Field(default_factory=dict)
+
+
 class PluginsSection(BaseModel):
     """``[plugins]``: ``dir`` for site-local plugin modules, ``disabled`` names, and
     one ``[plugins.<name>]`` table per plugin for that plugin's own settings."""
@@ -235,6 +250,7 @@ class Settings(BaseSettings):
     passwords: PasswordsSection = PasswordsSection()
     # Images on by default (the built-in Pillow plugin); None only for sites built in code.
     images: ImagesSection | None = ImagesSection()
+    media: MediaSection = MediaSection()
     plugins: PluginsSection = PluginsSection()
 
     # Where the settings came from; relative paths in options are relative to ``base_dir``.

@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from cms.contracts import Backend, ImageHandler, SessionStore, Storage
+from cms.contracts import Backend, ImageHandler, MediaStore, SessionStore, Storage
 from cms.contracts.fields import ADOPTED_FIELDS, CORE_FIELD_NAMES, PostField, build_post_model
 from cms.core import hookspecs
 from cms.core.passwords import Passwords
@@ -71,6 +71,7 @@ _BACKEND_HOOKS: dict[str, tuple[str, type]] = {
     "storage": ("register_storage_backends", Storage),
     "sessions": ("register_session_stores", SessionStore),
     "images": ("register_image_handlers", ImageHandler),
+    "media": ("register_media_stores", MediaStore),
 }
 
 
@@ -117,6 +118,8 @@ class Site:
         self._storage: Storage | None = None
         self._sessions: SessionStore | None = None
         self.images: ImageHandler | None = None
+        #: Where the media library's files live (``[media]``); None without images.
+        self.media: MediaStore | None = None
         self._theme: Theme | None = None
         self.post_model: type[BaseModel] = build_post_model([])
         self.post_patch_model: type[BaseModel] = build_post_model([], partial=True)
@@ -192,21 +195,38 @@ class Site:
         sessions = self._choose("sessions", self.settings.sessions, offered_sessions)
         # No media library with [images] backend = "none", nor when [images] is left to
         # its default and no plugin offers an image backend (pillow_images disabled).
-        image_handler = None
+        image_handler = media = None
         images = self.settings.images
         if images is not None and images.backend != NO_IMAGES:
             offered: dict[str, Offered[ImageHandler]] = await self._offered("images")
             if offered or "images" in self.settings.model_fields_set:
                 image_handler = self._choose("images", images, offered, off=NO_IMAGES)
+                media = self._choose("media", self.settings.media, await self._offered("media"))
         self.fields = await self._collect_fields()
         self.post_model = build_post_model(self.fields)
         self.post_patch_model = build_post_model(self.fields, partial=True)
         self._storage = self._create("storage", storage)
         self._sessions = self._create("sessions", sessions)
-        if image_handler is not None:
+        if image_handler is not None and media is not None:
+            # The image handler writes through the media store: it is made first.
+            self.media = self._create("media", media)
             self.images = self._create("images", image_handler)
         self.routes = await self._collect_routes()
         self.configured = True
+
+    async def media_target(self, name: str) -> MediaStore:
+        """The media store ``[media.targets.<name>]`` describes (``cms media migrate --to
+        name``); SettingsError when there is no such table or its options are wrong."""
+        target = self.settings.media.targets.get(name)
+        if target is None:
+            known = ", ".join(sorted(self.settings.media.targets)) or "(none)"
+            raise SettingsError(
+                f"[media.targets.{name}]: no such table in settings; defined: {known}"
+            )
+        config = BackendSection(backend=target.backend or name, options=target.options)
+        offered: dict[str, Offered[MediaStore]] = await self._offered("media")
+        chosen = self._choose(f"media.targets.{name}", config, offered)
+        return self._create("media", chosen)
 
     def _check_plugin_names(self) -> None:
         """``[plugins] disabled`` and ``[plugins.<name>]`` must name plugins that exist: a

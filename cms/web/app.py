@@ -110,13 +110,16 @@ def _template_names(env: jinja2.Environment) -> frozenset[str] | None:
 
 
 async def _backends(app: web.Application) -> AsyncIterator[None]:
-    """Open storage (creating or extending its schema) and sessions; close them after."""
+    """Open storage (creating or extending its schema), sessions, the media store and the
+    image handler; close them after."""
     site = app[SITE_KEY]
     await site.storage.open()
     try:
         await migrate_at_startup(site.storage)
         await site.sessions.open()
         try:
+            if site.media is not None:
+                await site.media.open()
             if site.images is not None:
                 await site.images.open()
             await site.plugins.call(hookspecs.startup, cms=site)
@@ -134,6 +137,8 @@ async def _backends(app: web.Application) -> AsyncIterator[None]:
         finally:
             if site.images is not None:
                 await site.images.close()
+            if site.media is not None:
+                await site.media.close()
             await site.sessions.close()
     finally:
         await site.storage.close()

@@ -145,7 +145,7 @@ async def handle_exception(
             {k: v for k, v in exception.headers.items() if k in ("Allow", "Retry-After")}
         )
     elif isinstance(exception, DependencyUnavailable):
-        status, message = 503, ""
+        status, message = 503, exception.message
         headers["Retry-After"] = RETRY_AFTER_SECONDS
     else:
         status, message = 500, ""

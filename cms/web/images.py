@@ -9,7 +9,6 @@ database while the template runs.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -19,7 +18,8 @@ import jinja2
 from markupsafe import Markup
 
 from cms.content.events import announce
-from cms.contracts import ImageHandler, Media, MediaStore, Post, Rendition, Storage, User
+from cms.content.media_files import all_media
+from cms.contracts import ImageHandler, Media, MediaStore, Post, Rendition, User
 from cms.core import hookspecs
 from cms.core.hookspecs import hookimpl
 from cms.core.site import Site
@@ -77,14 +77,6 @@ async def store_upload(site: Site, upload: UploadedFile, *, uploader: User | Non
     return media
 
 
-async def all_media(storage: Storage) -> list[Media]:
-    """Every image of the media library, read a page at a time."""
-    found: list[Media] = []
-    while page := await storage.list_media(after_id=found[-1].id if found else None, limit=500):
-        found.extend(page)
-    return found
-
-
 async def delete_media(site: Site, media_id: int) -> Media | None:
     """Delete an image of the media library that no post uses: the row, then the files no
     other image shares (renditions are named after their bytes, so two uploads that differ
@@ -108,12 +100,8 @@ def image_handler(site: Site) -> ImageHandler:
 
 
 async def _delete(store: MediaStore, keys: Iterable[str]) -> None:
-    def delete(keys: list[str]) -> None:
-        for key in keys:
-            store.delete(key)
-
-    if keys := list(keys):
-        await asyncio.to_thread(delete, keys)
+    for key in keys:
+        await store.delete(key)
 
 
 # -- templates -------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Uploads are checked (format, size, pixels) and turned into renditions at the configured
 widths in WebP and JPEG (PNG for transparency) in a pool of worker processes; the files
-live in a local media folder and are served under ``/media/``. See ``docs/images.md``.
+go to the site's media store (``[media]``) and are served under ``/media/``. See
+``docs/images.md``.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from cms import hookimpl
 from cms.contracts import ImageHandlerBackend
 
 from .handler import PillowImageHandler
-from .store import LocalMediaStore
 from .views import MEDIA_ROUTE, MediaFileView
 
-__all__ = ["LocalMediaStore", "PillowImageHandler", "PillowOptions"]
+__all__ = ["PillowImageHandler", "PillowOptions"]
 
 MEGABYTE = 1024 * 1024
 
@@ -64,7 +64,11 @@ class PillowOptions(BaseModel):
         le=19,
         description="How much lower the workers' priority is (above 0: SCHED_IDLE on Linux)",
     )
-    media_dir: str = Field("media", min_length=1, description="Folder, relative to settings")
+    media_dir: str = Field(
+        "media",
+        min_length=1,
+        description="Before [media]: the local media folder ([media] options.dir now wins)",
+    )
 
     @field_validator("widths")
     @classmethod
@@ -78,9 +82,8 @@ class PillowOptions(BaseModel):
 
 
 def _create(options: PillowOptions, site: Any) -> PillowImageHandler:
-    store = LocalMediaStore(site.settings.resolve_path(options.media_dir))
     return PillowImageHandler(
-        store,
+        site.media,
         widths=tuple(options.widths),
         max_bytes=options.max_bytes,
         max_pixels=options.max_pixels,

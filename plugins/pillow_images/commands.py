@@ -67,12 +67,17 @@ async def _library(settings_path: Path | None, doing: str) -> AsyncIterator[Any]
 
     site = Site(load_settings(settings_path))
     await site.configure()
-    if site.images is None:
+    if site.images is None or site.media is None:
         raise SettingsError(f"[images]: no image backend is configured; nothing to {doing}")
+    media = site.media
     await site.storage.open()
     try:
         await site.storage.migrate_schema(startup=True)
-        yield site
+        await media.open()
+        try:
+            yield site
+        finally:
+            await media.close()
     finally:
         await site.storage.close()
 
@@ -114,7 +119,7 @@ async def _rebuild_all(site: Any, handler: Any) -> RebuildReport:
         used = {key for item in await all_media(storage) for key in item.keys}
         stale = sorted(obsolete - used)
         for key in stale:
-            await asyncio.to_thread(store.delete, key)
+            await store.delete(key)
         report.removed = len(stale)
     return report
 
@@ -122,12 +127,19 @@ async def _rebuild_all(site: Any, handler: Any) -> RebuildReport:
 @images.command("sweep")
 @settings_option
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
-def sweep(settings_path: Path | None, dry_run: bool) -> None:
+@click.option(
+    "--older-than",
+    type=click.IntRange(min=0),
+    default=SWEEP_GRACE_S,
+    show_default=True,
+    help="Only files at least this many seconds old (younger ones may be an upload finishing).",
+)
+def sweep(settings_path: Path | None, dry_run: bool, older_than: int) -> None:
     """Remove media files that no image of the library uses: what an upload interrupted
     between writing its files and recording the image leaves behind. Files younger than
     an hour are kept (an upload may be finishing)."""
     try:
-        unused = run_or_fail(_sweep(settings_path, dry_run=dry_run))
+        unused = run_or_fail(_sweep(settings_path, dry_run=dry_run, older_than=older_than))
     except (DependencyUnavailable, SchemaOutOfDate) as error:
         fail(str(error), code=1)
     for key in unused:
@@ -138,22 +150,15 @@ def sweep(settings_path: Path | None, dry_run: bool) -> None:
         click.echo(f"Sweep: removed {len(unused)} unused file(s).")
 
 
-async def _sweep(settings_path: Path | None, *, dry_run: bool) -> list[str]:
+async def _sweep(settings_path: Path | None, *, dry_run: bool, older_than: int) -> list[str]:
     async with _library(settings_path, "sweep") as site:
         store = site.images.store
-        if not callable(getattr(store, "keys", None)):
-            raise SettingsError(f"the {store.name!r} media store cannot list its files to sweep")
         # Files first, then rows: a file whose row is written meanwhile is then in use.
-        cutoff = time.time() - SWEEP_GRACE_S
-        listed = await asyncio.to_thread(_listed, store)
-        old = sorted(key for key, mtime in listed if mtime < cutoff)
+        cutoff = time.time() - older_than
+        old = sorted([key async for key, mtime in store.list_keys() if mtime < cutoff])
         used = {key for item in await all_media(site.storage) for key in item.keys}
-    unused = [key for key in old if key not in used]
-    if not dry_run:
-        for key in unused:
-            await asyncio.to_thread(store.delete, key)
+        unused = [key for key in old if key not in used]
+        if not dry_run:
+            for key in unused:
+                await store.delete(key)
     return unused
-
-
-def _listed(store: Any) -> list[tuple[str, float]]:
-    return list(store.keys())

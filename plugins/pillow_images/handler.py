@@ -132,7 +132,7 @@ class PillowImageHandler:
         out_dir = await asyncio.to_thread(self._job_dir)
         try:
             copy = out_dir / f"source{Path(media.source).suffix}"
-            await asyncio.to_thread(self._copy_out, media.source, copy)
+            await self._copy_out(media.source, copy)
             kind = _FORMAT_OF_SUFFIX.get(Path(media.source).suffix, "jpeg")
             result = await self._run(
                 worker.process_source, str(copy), kind, str(out_dir), self.config
@@ -153,13 +153,13 @@ class PillowImageHandler:
         path.mkdir()
         return path
 
-    def _copy_out(self, key: str, target: Path) -> None:
-        with self.store.open(key) as content, target.open("wb") as out:
-            shutil.copyfileobj(content, out, 1 << 20)
+    async def _copy_out(self, key: str, target: Path) -> None:
+        async with self.store.local_file(key) as path:
+            await asyncio.to_thread(shutil.copyfile, path, target)
 
-    def _delete(self, keys: list[str]) -> None:
+    async def _delete(self, keys: list[str]) -> None:
         for key in keys:
-            self.store.delete(key)
+            await self.store.delete(key)
 
     async def _keep(
         self,
@@ -175,12 +175,12 @@ class PillowImageHandler:
             if source is None:
                 made = result["source"]
                 source = source_key(made["sha256"], made["format"])
-                if await asyncio.to_thread(self.store.save, source, Path(made["path"])):
+                if await self.store.save(source, Path(made["path"])):
                     added.append(source)
             renditions: list[Rendition] = []
             for made in result["renditions"]:
                 key = rendition_key(made["sha256"], made["format"])
-                if await asyncio.to_thread(self.store.save, key, Path(made["path"])):
+                if await self.store.save(key, Path(made["path"])):
                     added.append(key)
                 renditions.append(
                     Rendition(
@@ -192,7 +192,7 @@ class PillowImageHandler:
                     )
                 )
         except BaseException:
-            await asyncio.to_thread(self._delete, added)
+            await asyncio.shield(self._delete(added))
             raise
         return StoredImage(
             content_hash=content_hash,

@@ -12,7 +12,12 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 from cms import PostField, hookimpl
-from cms.contracts import ImageHandlerBackend, SessionStoreBackend, StorageBackend
+from cms.contracts import (
+    ImageHandlerBackend,
+    MediaStoreBackend,
+    SessionStoreBackend,
+    StorageBackend,
+)
 
 
 class HelloView(web.View):
@@ -117,6 +122,19 @@ class EveryHook:
     def register_image_handlers(self) -> list[ImageHandlerBackend]:
         self.calls.append(("register_image_handlers", {}))
         return [ImageHandlerBackend("recording", RecordedOptions, RecordingImageHandler)]
+
+    @hookimpl
+    def register_media_stores(self) -> list[MediaStoreBackend]:
+        self.calls.append(("register_media_stores", {}))
+
+        def create(options: RecordedOptions, site: Any) -> Any:
+            from cms.plugins.local_media import LocalMediaStore
+
+            store = LocalMediaStore(site.settings.resolve_path("recorded-media"))
+            store.name = "recorded-local"
+            return store
+
+        return [MediaStoreBackend("recorded-local", RecordedOptions, create)]
 
     @hookimpl
     def register_post_fields(self, cms: Any) -> list[PostField]:

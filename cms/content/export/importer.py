@@ -84,8 +84,7 @@ async def load_archive(
                         advance(len(batch))
     except BaseException:
         if added and site.images is not None:
-            store = site.images.store
-            await asyncio.to_thread(_delete_files, store, added)
+            await asyncio.shield(_delete_files(site.images.store, added))
         raise
     return ExportSummary(archive.source, dict(archive.counts), archive.manifest)
 
@@ -102,28 +101,26 @@ async def _import_media_files(site: Site, archive: Archive, progress: Progress) 
     try:
         with progress("Importing media files", len(keys)) as advance:
             for key in keys:
-                if await asyncio.to_thread(
-                    _save_copy, store, archive.folder / MEDIA_DIR / key, key
-                ):
+                if await _save_copy(store, archive.folder / MEDIA_DIR / key, key):
                     added.append(key)
                 advance(1)
     except BaseException:
-        await asyncio.to_thread(_delete_files, store, added)
+        await asyncio.shield(_delete_files(store, added))
         raise
     return added
 
 
-def _delete_files(store: MediaStore, keys: list[str]) -> None:
+async def _delete_files(store: MediaStore, keys: list[str]) -> None:
     for key in keys:
-        store.delete(key)
+        await store.delete(key)
 
 
-def _save_copy(store: MediaStore, source: Path, key: str) -> bool:
+async def _save_copy(store: MediaStore, source: Path, key: str) -> bool:
     # save() moves its file in: give it a copy at a temporary path of its own (the
     # archive's folder may be on another filesystem, and stays as it is).
-    staged = store.temporary_path(".import")
+    staged = await asyncio.to_thread(store.temporary_path, ".import")
     try:
-        shutil.copyfile(source, staged)
-        return store.save(key, staged)
+        await asyncio.to_thread(shutil.copyfile, source, staged)
+        return await store.save(key, staged)
     finally:
-        staged.unlink(missing_ok=True)
+        await asyncio.to_thread(staged.unlink, True)

@@ -102,7 +102,7 @@ async def export_site(
             for writer in writers.values():
                 writer.close()
         store = site.images.store if site.images is not None else None
-        media = await _media_files(store, folder / FILES["media"], progress)
+        media = await _media_files(store, folder, progress)
         manifest = {
             "format": FORMAT,
             "version": VERSION,
@@ -118,8 +118,8 @@ async def export_site(
                 **{name: f"sha256:{digest}" for name, (_, digest, _) in media.items()},
             },
         }
-        files = {name: (key, size) for name, (key, _, size) in media.items()}
-        await asyncio.to_thread(_write_archive, target, folder, manifest, store, files)
+        files = {name: (path, size) for name, (path, _, size) in media.items()}
+        await asyncio.to_thread(_write_archive, target, folder, manifest, files)
     problems = [problem for writer in writers.values() for problem in writer.problems]
     return ExportSummary(
         target,
@@ -143,12 +143,13 @@ async def _copy_records(
 
 
 async def _media_files(
-    store: MediaStore | None, records: Path, progress: Progress
-) -> dict[str, tuple[str, str, int]]:
-    """Every media file the media records name, as ``{"media/<key>": (key, sha256, size)}``;
+    store: MediaStore | None, folder: Path, progress: Progress
+) -> dict[str, tuple[Path, str, int]]:
+    """Every media file the media records name, as ``{"media/<key>": (local path, sha256,
+    size)}`` (a store that is not on this machine is copied into ``folder`` first);
     ExportError when one is missing from the media store."""
     wanted: dict[str, tuple[int, str]] = {}
-    with records.open("rb") as lines:
+    with (folder / FILES["media"]).open("rb") as lines:
         for line in lines:
             record = MediaRecord.model_validate_json(line)
             for key in record.files():
@@ -159,28 +160,40 @@ async def _media_files(
         raise ExportError(
             f"the site holds {len(wanted)} media file(s) but no [images] backend to read them"
         )
-    found: dict[str, tuple[str, str, int]] = {}
+    found: dict[str, tuple[Path, str, int]] = {}
     with progress("Exporting media files", len(wanted)) as advance:
         for name, (media_id, key) in wanted.items():
-            digest, size = await asyncio.to_thread(_digest_of, store, key, media_id)
-            found[name] = (key, digest, size)
+            try:
+                path = store.path(key) or await _download(store, key, folder / "_media" / key)
+                digest, size = await asyncio.to_thread(_digest_of, path)
+            except FileNotFoundError:
+                raise ExportError(
+                    f"media {media_id}: file {key} is missing from the media store "
+                    "(cms images rebuild makes lost renditions again)"
+                ) from None
+            found[name] = (path, digest, size)
             advance(1)
     return found
 
 
-def _digest_of(store: MediaStore, key: str, media_id: int) -> tuple[str, int]:
+async def _download(store: MediaStore, key: str, target: Path) -> Path:
+    await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+    out = await asyncio.to_thread(target.open, "wb")
+    try:
+        async for chunk in store.read(key):
+            await asyncio.to_thread(out.write, chunk)
+    finally:
+        out.close()
+    return target
+
+
+def _digest_of(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
-    try:
-        with store.open(key) as content:
-            while chunk := content.read(1 << 20):
-                digest.update(chunk)
-                size += len(chunk)
-    except FileNotFoundError:
-        raise ExportError(
-            f"media {media_id}: file {key} is missing from the media store "
-            "(cms images rebuild makes lost renditions again)"
-        ) from None
+    with path.open("rb") as content:
+        while chunk := content.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
     return digest.hexdigest(), size
 
 
@@ -188,8 +201,7 @@ def _write_archive(
     target: Path,
     folder: Path,
     manifest: dict[str, Any],
-    store: MediaStore | None = None,
-    media: dict[str, tuple[str, int]] | None = None,
+    media: dict[str, tuple[Path, int]] | None = None,
 ) -> None:
     partial = target.with_name(f".{target.name}.partial")
     # The archive holds password hashes: only its owner may read it.
@@ -215,11 +227,10 @@ def _write_archive(
                 )
                 with (folder / name).open("rb") as content:
                     archive.addfile(member, content)
-            for name, (key, size) in (media or {}).items():
-                assert store is not None
+            for name, (path, size) in (media or {}).items():
                 member = tarfile.TarInfo(name)
                 member.size, member.mode, member.mtime = size, 0o600, info.mtime
-                with store.open(key) as content:
+                with path.open("rb") as content:
                     archive.addfile(member, content)
         os.replace(partial, target)
     except BaseException:

@@ -161,6 +161,10 @@ class HealthView(BaseView):
 
     async def get(self) -> web.Response:
         checks = {"database": self.site.storage.check(), "sessions": self.site.sessions.check()}
+        backends = {"database": self.site.storage.name, "sessions": self.site.sessions.name}
+        if self.site.media is not None:
+            checks["media"] = self.site.media.check()
+            backends["media"] = self.site.media.name
         results: dict[str, str] = {}
         down: list[str] = []
         for name, check in checks.items():
@@ -172,7 +176,6 @@ class HealthView(BaseView):
                 log.warning("health check: %s is down: %s", name, error)
                 results[name] = "unavailable"
                 down.append(name)
-        backends = {"database": self.site.storage.name, "sessions": self.site.sessions.name}
         if down:
             message = ", ".join(f"{name} ({backends[name]})" for name in down) + " unavailable"
             return web.json_response(

@@ -1,46 +1,24 @@
-"""``LocalMediaStore``: media files in a folder of this machine, served under ``/media/``."""
+"""``LocalMediaStore``: media files in a folder of this machine, served under ``/media/``.
+
+The file work blocks, so each coroutine runs it in a thread."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
-import re
-import secrets
 import shutil
-import socket
-import time
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import IO
+
+from cms.contracts import MEDIA_KEY, DependencyUnavailable, check_key
+from cms.media import ScratchFolder
 
 __all__ = ["MEDIA_KEY", "LocalMediaStore"]
 
-#: A key: folders and a file name with an extension; nothing that could leave the folder.
-MEDIA_KEY = re.compile(r"^(?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.[A-Za-z0-9]{1,8}$")
-#: Temporary paths are named ``<host>.<pid>.<random><suffix>``: the process that owns one
-#: can be told from its name, so start-up removes only what dead processes left.
-_TEMPORARY = re.compile(r"^(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[0-9a-f]+")
+_CHUNK = 256 * 1024
 _TEMPORARY_DIR = ".tmp"
-# Another machine's leftovers (a shared folder) are removed once they are this old.
-_FOREIGN_AGE = 24 * 3600
-# Something at a temporary path that cms did not name is removed once this old.
-_UNKNOWN_AGE = 3600
-
-
-def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:60] or "host"
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # this process has just started: nothing of its own is there yet
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -61,44 +39,40 @@ class LocalMediaStore:
         self.root = root
         self.url_prefix = url_prefix
         self.temporary_root = root / _TEMPORARY_DIR
-        self._host = _host()
+        self.scratch = ScratchFolder(self.temporary_root)
 
     def file(self, key: str) -> Path:
         """The path of ``key``; ValueError for a key that is not a safe relative name."""
-        if not MEDIA_KEY.match(key):
-            raise ValueError(f"not a media key: {key!r}")
-        return self.root / key
+        return self.root / check_key(key)
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def check(self) -> None:
+        def writable() -> None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.root, os.W_OK | os.X_OK):
+                raise PermissionError(f"{self.root} is not writable")
+
+        try:
+            await asyncio.to_thread(writable)
+        except OSError as error:
+            raise DependencyUnavailable("media", str(error)) from error
 
     def temporary_path(self, suffix: str = "") -> Path:
-        self.temporary_root.mkdir(parents=True, exist_ok=True)
-        return self.temporary_root / f"{self._host}.{os.getpid()}.{secrets.token_hex(8)}{suffix}"
+        return self.scratch.temporary_path(suffix)
 
     def clean_temporary(self) -> int:
-        if not self.temporary_root.is_dir():
-            return 0
-        removed = 0
-        now = time.time()
-        for entry in self.temporary_root.iterdir():
-            match = _TEMPORARY.match(entry.name)
-            try:
-                age = now - entry.lstat().st_mtime
-            except FileNotFoundError:
-                continue
-            if match is None:
-                stale = age > _UNKNOWN_AGE
-            elif match["host"] == self._host:
-                stale = not _alive(int(match["pid"]))
-            else:
-                stale = age > _FOREIGN_AGE
-            if stale:
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry, ignore_errors=True)
-                else:
-                    entry.unlink(missing_ok=True)
-                removed += 1
-        return removed
+        return self.scratch.clean_temporary()
 
-    def save(self, key: str, source: Path) -> bool:
+    async def save(self, key: str, source: Path) -> bool:
+        return await asyncio.to_thread(self.save_file, key, source)
+
+    def save_file(self, key: str, source: Path) -> bool:
+        """:meth:`save`, blocking."""
         target = self.file(key)
         if target.is_file():
             source.unlink(missing_ok=True)
@@ -124,8 +98,12 @@ class LocalMediaStore:
         _fsync_dir(target.parent)
         return True
 
-    def keys(self) -> Iterator[tuple[str, float]]:
-        """Every file's key and modification time (temporary files left out)."""
+    async def list_keys(self) -> AsyncIterator[tuple[str, float]]:
+        for item in await asyncio.to_thread(lambda: list(self.list_files())):
+            yield item
+
+    def list_files(self) -> Iterator[tuple[str, float]]:
+        """Every file's key and modification time (temporary files left out); blocks."""
         if not self.root.is_dir():
             return
         for folder, dirs, names in os.walk(self.root):
@@ -141,12 +119,27 @@ class LocalMediaStore:
                 except FileNotFoundError:
                     continue
 
-    def open(self, key: str) -> IO[bytes]:
-        return self.file(key).open("rb")
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread(self.file(key).is_file)
 
-    def delete(self, key: str) -> None:
+    @asynccontextmanager
+    async def local_file(self, key: str) -> AsyncIterator[Path]:
+        path = self.file(key)
+        if not await asyncio.to_thread(path.is_file):
+            raise FileNotFoundError(f"no media file {key}")
+        yield path
+
+    async def read(self, key: str) -> AsyncGenerator[bytes, None]:
+        content = await asyncio.to_thread(self.file(key).open, "rb")
+        try:
+            while chunk := await asyncio.to_thread(content.read, _CHUNK):
+                yield chunk
+        finally:
+            content.close()
+
+    async def delete(self, key: str) -> None:
         # Shard folders stay, even empty: removing one could race a save into it.
-        self.file(key).unlink(missing_ok=True)
+        await asyncio.to_thread(self.file(key).unlink, True)
 
     def url(self, key: str) -> str:
         return f"{self.url_prefix}{key}"
