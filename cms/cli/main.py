@@ -16,6 +16,7 @@ import click
 
 from cms import __version__
 from cms.cli.client import client as client_group
+from cms.cli.media import media as media_group
 from cms.cli.scaffold import plugin as plugin_group
 from cms.cli.serve import serve
 from cms.cli.site import init, plugin_host_for, plugins_command
@@ -43,6 +44,7 @@ CORE_COMMANDS: tuple[click.Command, ...] = (
     tokens_group,
     client_group,
     themes_group,
+    media_group,
 )
 
 
