@@ -23,7 +23,7 @@ from cms import PostField, Text, hookimpl
 from cms.content.export import ExportError, export_site, import_site
 from cms.content.rendering import render_markdown
 from cms.content.tokens import issue_token, user_for_token
-from cms.contracts import MenuItem, SiteNotEmpty, User
+from cms.contracts import MenuItem, RevisionNote, SiteNotEmpty, User
 from cms.core.passwords import Passwords
 from cms.core.settings import load_settings
 from cms.core.site import Site
@@ -155,7 +155,7 @@ async def fill(site: Site) -> dict[str, Any]:
     )
     await storage.set_menu("primary", [MenuItem("Home", "/"), MenuItem("About", "/about")])
     await storage.update_profile(author.id, display_name="Ada A.", bio="Writes.", avatar=None)
-    await storage.update_post(soon.id, {"slug": "later"}, editor_id=None)
+    await storage.update_post(soon.id, {"slug": "later"}, editor_id=None, revision=RevisionNote())
     await storage.set_redirect("/old/feed", "https://example.org/feed")
     issued = await issue_token(site, "author-3", label="CI")
     return {"secret": issued.secret, "first": first.id, "draft": draft.id, "last": soon.id}
@@ -192,6 +192,7 @@ async def everything(site: Site) -> dict[str, Any]:
         "menus": await storage.get_menus(),
         "old slug": await storage.post_moved_to("soon"),
         "redirects": await storage.list_redirects(),
+        "revisions": [await storage.list_revisions(post.id) for post in posts],
     }
 
 
@@ -263,6 +264,7 @@ async def test_round_trip_is_lossless(
         "media": 0,
         "menus": 1,
         "redirects": 1,
+        "revisions": 1,
         "settings": 0,
     }
 
@@ -327,6 +329,7 @@ async def test_export_is_one_snapshot_and_the_archive_is_private(
         "media.jsonl",
         "menus.jsonl",
         "redirects.jsonl",
+        "revisions.jsonl",
         "settings.jsonl",
     ]
     manifest = json.loads(files["manifest.json"])

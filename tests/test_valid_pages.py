@@ -51,6 +51,8 @@ ADMIN = [
     "/admin/",
     "/admin/posts/new",
     "/admin/posts/1/edit",
+    "/admin/posts/1/history",
+    "/admin/posts/1/compare?from=1&to=current",
     "/admin/pages",
     "/admin/pages/new",
     "/admin/tags",
@@ -98,6 +100,20 @@ async def _furnish(settings: Path) -> None:
         await site.storage.set_menu("primary", [MenuItem("Home", "/"), MenuItem("About", "/about")])
         await site.storage.set_menu("secondary", [MenuItem("Essays", "/tags/essays")])
         await site.storage.set_redirect("/old-address", "/about")
+        # Two saves of the first post, so its history and a comparison have something.
+        first = await site.storage.get_post(1)
+        assert first is not None
+        for body in (first.body + "\n\nA line added.", first.body):
+            current = await site.storage.get_post(1)
+            assert current is not None
+            values = {
+                "title": current.title,
+                "slug": current.slug,
+                "body": body,
+                "status": current.status,
+                "tags": current.tag_names,
+            }
+            await save_post(site, None, values, user=author, post_id=1)
     finally:
         await site.storage.close()
 

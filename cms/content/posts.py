@@ -12,7 +12,15 @@ from slugify import slugify
 
 from cms.content.events import announce
 from cms.content.rendering import render_body
-from cms.contracts import DeleteRefused, Kind, Post, PostNotFound, User
+from cms.contracts import (
+    DeleteRefused,
+    Kind,
+    Post,
+    PostNotFound,
+    RevisionKind,
+    RevisionNote,
+    User,
+)
 from cms.contracts.fields import FieldValidationError
 from cms.core import hookspecs
 from cms.core.site import Site
@@ -85,9 +93,11 @@ async def save_post(
     post_id: int | None = None,
     expected_version: int | None = None,
     kind: Kind | None = None,
+    revision: RevisionKind = "save",
 ) -> Post:
     """Validate ``values`` and create (``post_id`` None) or update a post, or a page with
-    ``kind="page"`` (a new post is a post unless told; an update keeps its kind).
+    ``kind="page"`` (a new post is a post unless told; an update keeps its kind). The
+    result is kept as a revision of ``revision`` kind (``[revisions] keep`` bounds them).
 
     Raises FieldValidationError (field -> message), PostNotFound or VersionConflict.
     """
@@ -132,12 +142,19 @@ async def save_post(
     _publication_time(site, data)
     data["html"] = await render_body(site, data["body"], data)
     was_visible = before is not None and before.is_published
+    note = RevisionNote(revision, keep=site.settings.revisions.keep)
     if post_id is None:
-        post = await site.storage.create_post(data, author_id=user.id if user else None)
+        post = await site.storage.create_post(
+            data, author_id=user.id if user else None, revision=note
+        )
         created = True
     else:
         post = await site.storage.update_post(
-            post_id, data, editor_id=user.id if user else None, expected_version=expected_version
+            post_id,
+            data,
+            editor_id=user.id if user else None,
+            expected_version=expected_version,
+            revision=note,
         )
         created = False
     await announce(site, hookspecs.post_saved, post=post, created=created, cms=site)

@@ -55,6 +55,15 @@ from cms.contracts.records import (
     Tag,
     User,
 )
+from cms.contracts.revisions import (
+    REVISION_KINDS,
+    SNAPSHOT_FIELDS,
+    Revision,
+    RevisionKind,
+    RevisionNote,
+    RevisionStore,
+    snapshot_of,
+)
 from cms.contracts.search import (
     SearchHit,
     SearchQuery,
@@ -87,7 +96,9 @@ __all__ = [
     "MEDIA_KEY",
     "MENUS",
     "RECORD_KINDS",
+    "REVISION_KINDS",
     "ROLES",
+    "SNAPSHOT_FIELDS",
     "AdminMenuItem",
     "ApiToken",
     "AttemptCounter",
@@ -120,6 +131,10 @@ __all__ = [
     "Redirect",
     "RedirectStore",
     "Rendition",
+    "Revision",
+    "RevisionKind",
+    "RevisionNote",
+    "RevisionStore",
     "Role",
     "SchemaOutOfDate",
     "SchemaStore",
@@ -147,4 +162,5 @@ __all__ = [
     "excerpt_of",
     "parse_search",
     "plain_text_of",
+    "snapshot_of",
 ]

@@ -337,5 +337,6 @@ RECORD_KINDS: tuple[str, ...] = (
     "media",
     "menus",
     "redirects",
+    "revisions",
     "settings",
 )

@@ -22,6 +22,7 @@ from cms.contracts.records import (
     Tag,
     User,
 )
+from cms.contracts.revisions import RevisionNote, RevisionStore
 from cms.contracts.search import SearchHit, SearchQuery
 
 __all__ = [
@@ -171,8 +172,15 @@ class PostStore(Protocol):
         """One post by slug (optionally of one status and kind), or None."""
         ...
 
-    async def create_post(self, values: dict[str, Any], *, author_id: int | None) -> Post:
-        """Store a new post; a slug that is taken gets ``-2``, ``-3``...
+    async def create_post(
+        self,
+        values: dict[str, Any],
+        *,
+        author_id: int | None,
+        revision: RevisionNote | None = None,
+    ) -> Post:
+        """Store a new post; a slug that is taken gets ``-2``, ``-3``... With
+        ``revision``, keep a revision of it in the same transaction.
 
         ``values`` holds the columns to write; ``tags`` (when present) is the post's tags
         as ``(name, slug)`` pairs, in order: tags are created as they first appear (a slug
@@ -187,8 +195,10 @@ class PostStore(Protocol):
         *,
         editor_id: int | None,
         expected_version: int | None = None,
+        revision: RevisionNote | None = None,
     ) -> Post:
         """Change a post and bump its version; raise PostNotFound or VersionConflict.
+        With ``revision``, keep a revision of the result in the same transaction.
         ``tags``, when present, replaces the post's tags (see :meth:`create_post`)."""
         ...
 
@@ -449,6 +459,7 @@ class Storage(
     AttemptCounter,
     TokenStore,
     MediaLibrary,
+    RevisionStore,
     Protocol,
 ):
     """Where posts and users live: every concern above, in one backend.

@@ -204,6 +204,12 @@ class ImagesSection(BackendSection):
     backend: str = "pillow"
 
 
+class RevisionsSection(_Section):
+    """``[revisions]``: how many revisions each post keeps (the oldest go first)."""
+
+    keep: int = Field(50, ge=1, le=10_000)
+
+
 class MediaTarget(_Section):
     """``[media.targets.NAME]``: a store ``cms media migrate --to NAME`` copies into
     (``backend`` defaults to NAME)."""
@@ -251,6 +257,7 @@ class Settings(BaseSettings):
     # Images on by default (the built-in Pillow plugin); None only for sites built in code.
     images: ImagesSection | None = ImagesSection()
     media: MediaSection = MediaSection()
+    revisions: RevisionsSection = RevisionsSection()
     plugins: PluginsSection = PluginsSection()
 
     # Where the settings came from; relative paths in options are relative to ``base_dir``.

@@ -38,6 +38,7 @@ from cms.web.views.public import (
     RobotsView,
     StaticFileView,
 )
+from cms.web.views.revisions import PostHistoryView, RevisionCompareView, RevisionRestoreView
 from cms.web.views.search import SearchView
 from cms.web.views.site_admin import (
     NavigationView,
@@ -86,6 +87,13 @@ def register_routes(cms: Any) -> list[web.RouteDef]:
         web.view("/admin/posts/new", PostCreateView, name="admin-post-new"),
         web.view("/admin/posts/{id:\\d+}/edit", PostEditView, name="admin-post-edit"),
         web.view("/admin/posts/{id:\\d+}/delete", PostDeleteView, name="admin-post-delete"),
+        web.view("/admin/posts/{id:\\d+}/history", PostHistoryView, name="admin-post-history"),
+        web.view("/admin/posts/{id:\\d+}/compare", RevisionCompareView, name="admin-post-compare"),
+        web.view(
+            "/admin/posts/{id:\\d+}/revisions/{number:\\d+}/restore",
+            RevisionRestoreView,
+            name="admin-revision-restore",
+        ),
         web.view("/admin/pages", AdminPageListView, name="admin-pages"),
         web.view("/admin/pages/new", PageCreateView, name="admin-page-new"),
         web.view("/admin/tags", TagListAdminView, name="admin-tags"),

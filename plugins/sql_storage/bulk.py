@@ -42,6 +42,7 @@ class _Tables:
             "menus": schema.menus,
             "old_slugs": schema.old_slugs,
             "redirects": schema.redirects,
+            "revisions": schema.revisions,
         }
 
     def columns(self, kind: str) -> list[Any]:

@@ -15,7 +15,7 @@ from sqlalchemy import Select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cms.contracts import Post
+from cms.contracts import Post, RevisionNote
 
 from .prepared import PreparedRead
 from .schema import Schema
@@ -48,3 +48,7 @@ class StorageParts:
         async def index_post(self, conn: AsyncConnection, post: Post) -> None: ...
 
         async def unindex_post(self, conn: AsyncConnection, post_id: int) -> None: ...
+
+        async def _keep_revision(
+            self, conn: AsyncConnection, post: Post, note: RevisionNote, user_id: int | None
+        ) -> None: ...

@@ -12,7 +12,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cms.contracts import Post, PostNotFound, VersionConflict
+from cms.contracts import Post, PostNotFound, RevisionNote, VersionConflict
 
 from .parts import StorageParts
 from .times import aware
@@ -79,7 +79,13 @@ class PostWrites(StorageParts):
             row["published_at"] = aware(values["published_at"])
         return row
 
-    async def create_post(self, values: dict[str, Any], *, author_id: int | None) -> Post:
+    async def create_post(
+        self,
+        values: dict[str, Any],
+        *,
+        author_id: int | None,
+        revision: RevisionNote | None = None,
+    ) -> Post:
         posts = self.schema.posts
 
         async def insert(conn: AsyncConnection) -> Post:
@@ -107,6 +113,8 @@ class PostWrites(StorageParts):
             post = await self._reread(conn, new_id)
             await self._keep_listing(conn, post)
             await self.index_post(conn, post)
+            if revision is not None:
+                await self._keep_revision(conn, post, revision, author_id)
             return post
 
         return await self._writing_with_free_slug(insert)
@@ -118,6 +126,7 @@ class PostWrites(StorageParts):
         *,
         editor_id: int | None,
         expected_version: int | None = None,
+        revision: RevisionNote | None = None,
     ) -> Post:
         posts = self.schema.posts
 
@@ -151,6 +160,8 @@ class PostWrites(StorageParts):
             post = await self._reread(conn, post_id)
             await self._keep_listing(conn, post)
             await self.index_post(conn, post)
+            if revision is not None:
+                await self._keep_revision(conn, post, revision, editor_id)
             return post
 
         return await self._writing_with_free_slug(update)

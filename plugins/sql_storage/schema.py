@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
     text,
 )
@@ -48,6 +49,7 @@ class Schema:
     menus: Table
     old_slugs: Table
     redirects: Table
+    revisions: Table
     #: PostgreSQL's search index (SQLite's is an FTS5 table the storage makes: see .search).
     search: Table | None = None
 
@@ -258,6 +260,21 @@ def build_schema(fields: Iterable[PostField], *, postgres: bool = False) -> Sche
         Column("target", String(1000), nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False),
     )
+    revisions = Table(
+        "cms_post_revisions",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("post_id", Integer, ForeignKey("cms_posts.id", ondelete="CASCADE"), nullable=False),
+        # 1, 2, ... per post, never reused (the oldest are dropped past [revisions] keep).
+        Column("number", Integer, nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("kind", String(10), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("user_id", Integer, ForeignKey("cms_users.id", ondelete="SET NULL")),
+        # cms.contracts.snapshot_of: the core fields and the plugin fields, in JSON types.
+        Column("data", JSON, nullable=False),
+        UniqueConstraint("post_id", "number", name="uq_cms_post_revisions_number"),
+    )
     search = None
     if postgres:
         search = Table(
@@ -288,5 +305,6 @@ def build_schema(fields: Iterable[PostField], *, postgres: bool = False) -> Sche
         menus=menus,
         old_slugs=old_slugs,
         redirects=redirects,
+        revisions=revisions,
         search=search,
     )

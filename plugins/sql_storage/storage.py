@@ -30,6 +30,7 @@ from .post_reads import PostReads
 from .post_writes import PostWrites
 from .prepared import PreparedRead
 from .redirects import RedirectQueries
+from .revisions import RevisionQueries
 from .schema import Schema, build_schema
 from .search import SearchQueries
 from .site_state import SiteState
@@ -48,6 +49,7 @@ class SqlStorage(
     TagQueries,
     SiteState,
     RedirectQueries,
+    RevisionQueries,
     SearchQueries,
     UserQueries,
     AttemptQueries,

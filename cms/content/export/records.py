@@ -224,6 +224,19 @@ class RedirectRecord(_Record):
     created_at: Moment
 
 
+class RevisionRecord(_Record):
+    """A line of ``revisions.jsonl``: a post as one of its saves left it."""
+
+    id: Id
+    post_id: Id
+    number: Annotated[int, Field(ge=1, le=999_999_999)]
+    version: Annotated[int, Field(ge=1)]
+    kind: Literal["save", "restore", "import"]
+    created_at: Moment
+    user_id: Id | None = None
+    data: dict[str, JsonValue]
+
+
 class SettingRecord(_Record):
     """A line of ``settings.jsonl`` (reserved: no site setting lives in the database yet)."""
 
@@ -296,6 +309,7 @@ def _record_models(site: Site) -> dict[str, type[BaseModel]]:
         "media": MediaRecord,
         "menus": MenuRecord,
         "redirects": RedirectRecord,
+        "revisions": RevisionRecord,
         "settings": SettingRecord,
     }
 

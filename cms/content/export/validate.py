@@ -86,6 +86,8 @@ def validate_archive(archive: Archive, site: Site, supported: tuple[str, ...]) -
         "menus": set(),
         "old slugs": set(),
         "redirects": set(),
+        "revision ids": set(),
+        "revisions": set(),
     }
     # A post's image that is a media hash must name an image of the export (as a saved
     # post's must name an uploaded one); media come after posts, so they are checked last.
@@ -196,6 +198,12 @@ def _cross_check(kind: str, record: Any, seen: dict[str, set[Any]]) -> Iterator[
         yield from _links(seen, post_id=record.post_id)
     elif kind == "redirects":
         yield from unique("redirects", record.path, "redirect from")
+    elif kind == "revisions":
+        yield from unique("revision ids", record.id, "revision id")
+        yield from unique("revisions", (record.post_id, record.number), "post and revision")
+        yield from _links(seen, post_id=record.post_id)
+        if record.user_id is not None and record.user_id not in seen["user ids"]:
+            yield f"user_id {record.user_id} is not a user in this export"
     else:
         yield from unique("setting keys", record.key, "setting")
 

@@ -16,6 +16,7 @@ from cms.core.hookspecs import hookimpl
 from cms.web.api.errors import ApiHTTPError
 from cms.web.api.media_endpoints import MediaItemView, MediaUploadView
 from cms.web.api.openapi import build_openapi
+from cms.web.api.revision_endpoints import revision_routes
 from cms.web.api.schemas import build_api_models
 from cms.web.api.views import (
     API_MODELS_KEY,
@@ -40,6 +41,7 @@ def register_routes(cms: Any) -> list[web.RouteDef]:
         web.view("/api/posts/{id:\\d+}", PostItemView, name="api-post"),
         web.view("/api/pages", PageCollectionView, name="api-pages"),
         web.view("/api/pages/{id:\\d+}", PageItemView, name="api-page"),
+        *revision_routes(),
         web.view("/api/tags", TagCollectionView, name="api-tags"),
         web.view("/api/openapi.json", OpenApiView, name="api-openapi"),
         web.view("/api/media", MediaUploadView, name="api-media"),

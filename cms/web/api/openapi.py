@@ -15,6 +15,7 @@ from pydantic.json_schema import models_json_schema
 from cms import __version__
 from cms.contracts import MAX_ID
 from cms.web.api.media_endpoints import MediaResponse, media_openapi_paths
+from cms.web.api.revision_endpoints import RevisionList, RevisionResponse, revision_openapi_paths
 from cms.web.api.schemas import ApiModels, ErrorResponse, ListQuery, TagList
 
 if TYPE_CHECKING:
@@ -105,7 +106,13 @@ def _query_parameters() -> list[dict[str, Any]]:
 def _page_paths(paths: dict[str, Any]) -> dict[str, Any]:
     """``/api/pages``: the operations of ``/api/posts``, for pages (same shapes)."""
     pages: dict[str, Any] = {}
-    for path in ("/api/posts", "/api/posts/{id}"):
+    for path in (
+        "/api/posts",
+        "/api/posts/{id}",
+        "/api/posts/{id}/revisions",
+        "/api/posts/{id}/revisions/{number}",
+        "/api/posts/{id}/revisions/{number}/restore",
+    ):
         item = copy.deepcopy(paths[path])
         for operation in item.values():
             if not isinstance(operation, dict) or "operationId" not in operation:
@@ -134,6 +141,8 @@ def build_openapi(site: Site, models: ApiModels) -> dict[str, Any]:
         (ErrorResponse, "serialization"),
         (MediaResponse, "serialization"),
         (TagList, "serialization"),
+        (RevisionList, "serialization"),
+        (RevisionResponse, "serialization"),
     ]
     refs, definitions = models_json_schema(wanted, ref_template=_REF)
 
@@ -246,6 +255,16 @@ def build_openapi(site: Site, models: ApiModels) -> dict[str, Any]:
             }
         },
     }
+    paths.update(
+        revision_openapi_paths(
+            post_ok,
+            ref(RevisionList, "serialization"),
+            ref(RevisionResponse, "serialization"),
+            _POST_ID,
+            _IF_MATCH,
+            _errors,
+        )
+    )
     paths.update(_page_paths(paths))
     return {
         "openapi": "3.1.0",

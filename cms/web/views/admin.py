@@ -9,6 +9,7 @@ from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
 from cms.content.posts import delete_post, save_post
+from cms.content.revisions import compare, current_state
 from cms.contracts import (
     DeleteRefused,
     ImageRejected,
@@ -227,6 +228,7 @@ class _PostFormView(BaseView):
         errors: dict[str, str],
         status: int = 200,
         notice: str | None = None,
+        conflict: dict[str, Any] | None = None,
     ) -> web.Response:
         router = self.request.app.router
         images = self.site.images
@@ -253,6 +255,7 @@ class _PostFormView(BaseView):
                 if kind == "post"
                 else [],
                 "timezone": self.site.settings.site.timezone,
+                "conflict": conflict,
             },
             status=status,
         )
@@ -325,16 +328,34 @@ class PostEditView(_PostFormView):
                 shown,
                 {
                     "__all__": "Someone else saved this post while you were editing it. "
-                    "Your text is below; their version is now the saved one. Save again to "
-                    "replace theirs with yours."
+                    "Nothing was saved: what they changed is shown below, your text is in "
+                    "the form. Choose what to keep, then save."
                 },
                 status=409,
+                conflict=await conflict_report(self.site, conflict.current, expected),
             )
         except PostNotFound:
             raise web.HTTPNotFound(
                 reason="The post was deleted while you were editing it"
             ) from None
         raise self.after_save(saved)
+
+
+async def conflict_report(site: Any, current: Post, started: int | None) -> dict[str, Any]:
+    """What the post's other save changed since version ``started`` (the one the author
+    opened), field by field; ``changes`` is None when that version's revision is gone."""
+    revisions = await site.storage.list_revisions(current.id)
+    opened = next((r for r in revisions if r.version == started), None)
+    latest = revisions[0] if revisions else None
+    changes = None
+    if opened is not None:
+        changes = [c for c in compare(site, opened.data, current_state(current)) if c.changed]
+    return {
+        "version": current.version,
+        "by": current.editor,
+        "changes": changes,
+        "latest": latest.number if latest is not None else 1,
+    }
 
 
 class PostDeleteView(_PostFormView):
