@@ -238,7 +238,12 @@ async def test_drafts_are_never_shown_on_the_public_site(
         assert "Page not found" in html
         assert '<link rel="stylesheet"' in html  # the theme's page, not a bare text error
 
-    await check()  # signed in as the admin: still not on the public site
+    # Signed in as the admin: not listed, and its address is a preview only they see
+    # (tests/test_previews.py).
+    index = await (await admin_client.get("/")).text()
+    assert "Secret plan" not in index
+    preview = await admin_client.get("/posts/secret-plan")
+    assert preview.status == 200 and preview.headers["X-Robots-Tag"] == "noindex"
     admin_client.session.cookie_jar.clear()
     await check()  # a visitor
 

@@ -32,6 +32,7 @@ from cms.contracts.excerpt import (
 from cms.contracts.fields import PostField, Text
 from cms.contracts.images import ImageHandler
 from cms.contracts.media import MEDIA_KEY, MediaStore, check_key
+from cms.contracts.previews import PreviewLink, PreviewLinks
 from cms.contracts.records import (
     MAX_ID,
     MENUS,
@@ -125,6 +126,8 @@ __all__ = [
     "PostLink",
     "PostNotFound",
     "PostStore",
+    "PreviewLink",
+    "PreviewLinks",
     "PublicationQueue",
     "RecordReader",
     "RecordWriter",

@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from cms.contracts.previews import PreviewLinks
 from cms.contracts.records import (
     ApiToken,
     Cursor,
@@ -460,6 +461,7 @@ class Storage(
     TokenStore,
     MediaLibrary,
     RevisionStore,
+    PreviewLinks,
     Protocol,
 ):
     """Where posts and users live: every concern above, in one backend.

@@ -50,6 +50,7 @@ class Schema:
     old_slugs: Table
     redirects: Table
     revisions: Table
+    preview_links: Table
     #: PostgreSQL's search index (SQLite's is an FTS5 table the storage makes: see .search).
     search: Table | None = None
 
@@ -275,6 +276,17 @@ def build_schema(fields: Iterable[PostField], *, postgres: bool = False) -> Sche
         Column("data", JSON, nullable=False),
         UniqueConstraint("post_id", "number", name="uq_cms_post_revisions_number"),
     )
+    preview_links = Table(
+        "cms_preview_links",
+        metadata,
+        Column(
+            "post_id", Integer, ForeignKey("cms_posts.id", ondelete="CASCADE"), primary_key=True
+        ),
+        # The secret of the address /preview/{token} (a read capability for one draft).
+        Column("token", String(64), nullable=False, unique=True),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("created_by", Integer, ForeignKey("cms_users.id", ondelete="SET NULL")),
+    )
     search = None
     if postgres:
         search = Table(
@@ -306,5 +318,6 @@ def build_schema(fields: Iterable[PostField], *, postgres: bool = False) -> Sche
         old_slugs=old_slugs,
         redirects=redirects,
         revisions=revisions,
+        preview_links=preview_links,
         search=search,
     )

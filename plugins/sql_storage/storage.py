@@ -29,6 +29,7 @@ from .pg_reads import PostgresReadPool
 from .post_reads import PostReads
 from .post_writes import PostWrites
 from .prepared import PreparedRead
+from .previews import PreviewQueries
 from .redirects import RedirectQueries
 from .revisions import RevisionQueries
 from .schema import Schema, build_schema
@@ -50,6 +51,7 @@ class SqlStorage(
     SiteState,
     RedirectQueries,
     RevisionQueries,
+    PreviewQueries,
     SearchQueries,
     UserQueries,
     AttemptQueries,

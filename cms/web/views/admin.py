@@ -40,6 +40,8 @@ MAX_FIELD_BYTES = 2 * 1024 * 1024
 _NOTICES = {
     "deleted": "The post was deleted.",
     "saved": "The post was saved.",
+    "preview-created": "A new preview link was made; an earlier one no longer works.",
+    "preview-revoked": "The preview link was revoked: it no longer works.",
 }
 
 
@@ -256,9 +258,20 @@ class _PostFormView(BaseView):
                 else [],
                 "timezone": self.site.settings.site.timezone,
                 "conflict": conflict,
+                "preview_link": await self._preview_link(post),
             },
             status=status,
         )
+
+    async def _preview_link(self, post: Post | None) -> str | None:
+        """The full address of the post's preview link, when it has one."""
+        if post is None or post.is_published:
+            return None
+        link = await self.site.storage.get_preview_link(post.id)
+        if link is None:
+            return None
+        path = self.request.app.router["preview"].url_for(token=link.token)
+        return self.site.settings.site.base_url.rstrip("/") + str(path)
 
     def after_save(self, post: Post) -> web.HTTPSeeOther:
         url = self.request.app.router["admin-post-edit"].url_for(id=str(post.id))

@@ -12,6 +12,7 @@ from cms.contracts import Cursor, Post
 from cms.core.theming import DEFAULT_THEME, bundled_themes_dir
 from cms.web.static_files import STATIC_CACHE_KEY
 from cms.web.views.base import BaseView, decode_cursor, encode_cursor
+from cms.web.views.previews import draft_for_editor
 
 __all__ = [
     "FaviconView",
@@ -94,13 +95,16 @@ class IndexView(BaseView):
 
 
 class PostDetailView(BaseView):
-    """``GET /posts/{slug}``: one published post; drafts are 404 for everybody here."""
+    """``GET /posts/{slug}``: one published post; a draft or scheduled one only for people
+    who may edit it (a preview), 404 for everybody else."""
 
     async def get(self) -> web.Response:
         slug = self.request.match_info["slug"]
         post = await self.site.storage.get_post_by_slug(slug, status="published", kind="post")
         if post is None:
             await moved_post(self, slug)
+            if (draft := await draft_for_editor(self, slug, "post")) is not None:
+                return draft
             raise web.HTTPNotFound(reason="There is no post at this address")
         return await self.render(
             [f"post-{post.slug}.html", "post.html"],
@@ -131,6 +135,8 @@ class PageView(BaseView):
         if page is None:
             await moved_post(self, slug)
             await self._redirect_to_folder()
+            if (draft := await draft_for_editor(self, slug, "page")) is not None:
+                return draft
             raise web.HTTPNotFound(reason="There is nothing at this address")
         return await self.render(
             [f"page-{page.slug}.html", "page.html"],
