@@ -33,6 +33,7 @@ from cms.contracts.images import (
     ImageHandler,
     MediaStore,
 )
+from cms.contracts.importing import UNUSABLE_PASSWORD, ImportTarget, ImportWriter
 from cms.contracts.records import (
     MAX_ID,
     MENUS,
@@ -88,6 +89,7 @@ __all__ = [
     "MENUS",
     "RECORD_KINDS",
     "ROLES",
+    "UNUSABLE_PASSWORD",
     "AdminMenuItem",
     "ApiToken",
     "AttemptCounter",
@@ -100,6 +102,8 @@ __all__ = [
     "ImageHandler",
     "ImageHandlerBackend",
     "ImageRejected",
+    "ImportTarget",
+    "ImportWriter",
     "Kind",
     "Media",
     "MediaInUse",
