@@ -35,12 +35,9 @@ _STATUSES: dict[str, Literal["draft", "published", "scheduled"]] = {
 def _load(path: Path, max_bytes: int) -> dict[str, Any]:
     size = path.stat().st_size
     if size > max_bytes:
-        raise BadExport(
-            f"the file is {size / 1e6:.0f} MB, more than the {max_bytes / 1e6:.0f} MB an "
-            "import reads"
-        )
+        raise BadExport(f"the file is {size:,} bytes, more than the {max_bytes:,} an import reads")
     try:
-        loaded = json.loads(path.read_bytes())
+        loaded = json.loads(path.read_bytes().decode("utf-8-sig"))
     except json.JSONDecodeError as error:
         raise BadExport(
             f"malformed JSON at line {error.lineno}, column {error.colno}: {error.msg}"

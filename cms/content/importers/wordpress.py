@@ -51,8 +51,8 @@ def _parse(path: Path, max_bytes: int) -> Element:
     size = path.stat().st_size
     if size > max_bytes:
         raise BadExport(
-            f"the file is {size / 1e6:.0f} MB, more than the {max_bytes / 1e6:.0f} MB an "
-            "import reads; split the export (Tools > Export by date range)"
+            f"the file is {size:,} bytes, more than the {max_bytes:,} an import reads; "
+            "split the export (Tools > Export, by date range)"
         )
     data = path.read_bytes()
     try:
