@@ -84,9 +84,10 @@ def _trimmed(text: str | None, limit: int) -> str | None:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _free(base: str, taken: set[str], limit: int = 200) -> str:
+def _free(base: str, taken: set[str], reserved: frozenset[str], limit: int = 200) -> str:
+    """``base``, or the first of ``base-2``, ``base-3``... that is free; taken from then on."""
     candidate, number = base[:limit], 1
-    while candidate in taken:
+    while candidate in taken or candidate in reserved:
         number += 1
         suffix = f"-{number}"
         candidate = base[: limit - len(suffix)].rstrip("-") + suffix
@@ -123,7 +124,8 @@ class _Plan:
         self.site = site
         self.document = document
         self.report = report
-        self.fields = {field.name for field in site.fields}
+        # Plugin fields by name, with the longest text each takes (None: no limit).
+        self.fields = {field.name: field.max_length for field in site.fields}
 
     async def users(
         self, writer: ImportWriter, known: dict[tuple[str, str], int]
@@ -162,9 +164,9 @@ class _Plan:
         self, post: SourcePost, body: str, image: str | None, taken: set[str], author: int | None
     ) -> dict[str, Any]:
         base = _post_slug(post)
+        # A page's address must not be one the site itself uses (/tags, /search...).
         reserved = self.site.reserved_slugs if post.kind == "page" else frozenset()
-        slug = _free(base, taken | set(reserved))
-        taken.add(slug)
+        slug = _free(base, taken, reserved)
         if slug != base:
             self.report.renamed.append((base, slug))
         excerpt = _trimmed(plain_text(post.excerpt or ""), _EXCERPT_MAX)
@@ -202,16 +204,22 @@ class _Plan:
         checked["html"] = await render_body(self.site, checked["body"], checked)
         return checked
 
+    def _fit(self, name: str, text: str) -> str | None:
+        """``text`` as long as the plugin field ``name`` takes (cut with an ellipsis)."""
+        return _trimmed(text, self.fields.get(name) or 100_000)
+
     def _meta(self, post: SourcePost, values: dict[str, Any]) -> None:
         """Meta title and description, and the cover's caption, where a field holds them."""
         if post.meta_title:
             if META_TITLE_FIELD in self.fields:
-                values[META_TITLE_FIELD] = post.meta_title
+                values[META_TITLE_FIELD] = self._fit(META_TITLE_FIELD, post.meta_title)
             else:
                 self.report.skipped["meta titles (no meta_title field)"] += 1
         if post.meta_description:
             if META_DESCRIPTION_FIELD in self.fields:
-                values[META_DESCRIPTION_FIELD] = post.meta_description
+                values[META_DESCRIPTION_FIELD] = self._fit(
+                    META_DESCRIPTION_FIELD, post.meta_description
+                )
             elif not values["custom_excerpt"]:
                 values["custom_excerpt"] = _trimmed(post.meta_description, _EXCERPT_MAX)
                 self.report.counts["meta descriptions kept as excerpts"] += 1
@@ -219,7 +227,9 @@ class _Plan:
                 self.report.skipped["meta descriptions (the post has an excerpt)"] += 1
         if post.image_caption and post.image_url:
             if IMAGE_CAPTION_FIELD in self.fields:
-                values[IMAGE_CAPTION_FIELD] = plain_text(post.image_caption)
+                values[IMAGE_CAPTION_FIELD] = self._fit(
+                    IMAGE_CAPTION_FIELD, plain_text(post.image_caption)
+                )
             else:
                 self.report.skipped["cover image captions (no image_caption field)"] += 1
 
