@@ -162,3 +162,39 @@ async def test_media_dir_and_dry_run_need_from(settings: Path, tmp_path: Path) -
     result = await cms(settings, "import", "--dry-run", fixture_file(SMALL))
     assert result.returncode == 2
     assert "go with --from" in result.stderr
+
+
+def test_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+
+    from tests.cli_support import CMS, cms_env
+
+    settings = write_settings(
+        tmp_path, '[storage]\nbackend = "sqlite"\noptions = { path = "cms.db" }\n'
+    )
+    main, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [CMS, "import", "--from", "wordpress", fixture_file(SMALL), "--settings", settings],
+        cwd=tmp_path,
+        env=cms_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main)
+    assert process.wait(timeout=60) == 0, shown
+    text = shown.decode()
+    assert "Importing posts" in text and "100%" in text, text
+    assert "Imported 6 posts, 5 pages" in text

@@ -243,3 +243,56 @@ async def test_an_import_joins_a_site_with_content(
     assert about is not None and about.title == "About The Tests"
     moved = await client.get("/about/", allow_redirects=False)
     assert moved.status == 301
+
+
+def small_wxr(path: Path, *, long_text: bool) -> Path:
+    """A WXR file of two posts with a featured image; the second post's text is longer
+    than a post may be when ``long_text``."""
+    text = "word " * 110_000 if long_text else "fine"
+    path.write_text(
+        f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"
+ xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:wp="http://wordpress.org/export/1.1/">
+<channel><title>T</title><link>https://t.example</link><wp:wxr_version>1.1</wp:wxr_version>
+<item><title>One</title><link>https://t.example/one/</link><wp:post_id>1</wp:post_id>
+<content:encoded><![CDATA[<p>First</p>]]></content:encoded><wp:status>publish</wp:status>
+<wp:post_type>post</wp:post_type><wp:post_name>one</wp:post_name>
+<wp:postmeta><wp:meta_key>_thumbnail_id</wp:meta_key><wp:meta_value>9</wp:meta_value></wp:postmeta>
+</item>
+<item><title>Two</title><link>https://t.example/two/</link><wp:post_id>2</wp:post_id>
+<content:encoded><![CDATA[{text}]]></content:encoded><wp:status>publish</wp:status>
+<wp:post_type>post</wp:post_type><wp:post_name>two</wp:post_name></item>
+<item><title>pic</title><wp:post_id>9</wp:post_id><wp:post_type>attachment</wp:post_type>
+<wp:attachment_url>https://t.example/wp-content/uploads/pic.jpg</wp:attachment_url></item>
+</channel></rss>
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def media_files(site: Site) -> set[Path]:
+    assert site.images is not None
+    root = site.images.store.temporary_path().parent.parent  # the store's folder
+    return {path for path in root.rglob("*") if path.is_file()}
+
+
+async def test_an_item_the_site_refuses_stops_the_import_and_writes_nothing(
+    make_client: ClientFactory, storage_settings: dict[str, Any], tmp_path: Path
+) -> None:
+    from cms.content.importers import BadExport
+
+    uploads = tmp_path / "uploads"
+    write_jpeg(uploads / "pic.jpg", (1, 2, 3))
+    client = await make_client(storage=storage_settings)
+    site = site_of(client)
+    before, files = await snapshot(site), media_files(site)
+    bad = read_wordpress(small_wxr(tmp_path / "bad.xml", long_text=True))
+    with pytest.raises(BadExport, match=r"post 2 \('Two'\): body: "):
+        await import_document(site, bad, media_dir=uploads)
+    assert await snapshot(site) == before
+    assert media_files(site) == files  # the image it stored first is gone again
+    good = read_wordpress(small_wxr(tmp_path / "good.xml", long_text=False))
+    report = await import_document(site, good, media_dir=uploads)
+    assert report.counts["posts"] == 2 and report.counts["images"] == 1
+    assert media_files(site) != files
