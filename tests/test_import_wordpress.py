@@ -296,3 +296,17 @@ async def test_an_item_the_site_refuses_stops_the_import_and_writes_nothing(
     report = await import_document(site, good, media_dir=uploads)
     assert report.counts["posts"] == 2 and report.counts["images"] == 1
     assert media_files(site) != files
+
+
+async def test_items_repeating_an_id_come_across_once(
+    make_client: ClientFactory, storage_settings: dict[str, Any], tmp_path: Path
+) -> None:
+    path = small_wxr(tmp_path / "twice.xml", long_text=False)
+    text = path.read_text(encoding="utf-8").replace(
+        "<wp:post_id>2</wp:post_id>", "<wp:post_id>1</wp:post_id>"
+    )
+    path.write_text(text, encoding="utf-8")
+    client = await make_client(storage=storage_settings)
+    report = await import_document(site_of(client), read_wordpress(path))
+    assert report.counts["posts"] == 1 and report.skipped["items repeating another's id"] == 1
+    assert [post.slug for post in await all_posts(site_of(client), "post")] == ["one"]

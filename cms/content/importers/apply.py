@@ -28,6 +28,8 @@ __all__ = ["ImportReport", "Progress", "import_document"]
 Progress = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
 #: Posts written per statement.
 BATCH = 500
+#: The longest old path a redirect is made for (what storage keeps).
+MAX_REDIRECT_PATH = 500
 
 
 @contextmanager
@@ -60,8 +62,12 @@ async def import_document(
     report = ImportReport(document.system, dry_run)
     report.skipped.update(document.skipped)
     known = await _known(storage, document.source)
-    fresh = [post for post in document.posts if ("post", post.source_id) not in known]
-    report.already["posts and pages"] = len(document.posts) - len(fresh)
+    unique = list({post.source_id: post for post in reversed(document.posts)}.values())[::-1]
+    if len(unique) < len(document.posts):
+        # The first item of an id wins: ids name the items a later import recognises.
+        report.skipped["items repeating another's id"] += len(document.posts) - len(unique)
+    fresh = [post for post in unique if ("post", post.source_id) not in known]
+    report.already["posts and pages"] = len(unique) - len(fresh)
     addresses = [a for post in fresh for a in [*image_addresses(post.html), post.image_url] if a]
     images = locate_images(addresses, media_dir, document.media_marker)
     if media_dir is None and images.missing:
@@ -170,10 +176,15 @@ async def _flush(
 ) -> None:
     if not pending:
         return
+    # Only addresses readers knew: a draft had none (and a path longer than a redirect
+    # keeps is no address anybody typed).
     redirects = [
         (post.old_path, new_url(post.kind, values["slug"]))
         for post, values in pending
-        if post.old_path and post.old_path.rstrip("/") != new_url(post.kind, values["slug"])
+        if post.old_path
+        and post.status != "draft"
+        and len(post.old_path) <= MAX_REDIRECT_PATH
+        and post.old_path.rstrip("/") != new_url(post.kind, values["slug"])
     ]
     report.counts["redirects"] += len(redirects)
     if report.dry_run:

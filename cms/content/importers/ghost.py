@@ -105,7 +105,7 @@ def read_ghost(path: Path, *, max_bytes: int = MAX_EXPORT_BYTES) -> SourceDocume
     users: dict[str, str] = {}
     for user in _rows(data, "users"):
         login = str(user.get("slug") or user.get("email") or user.get("id") or "")
-        if login:
+        if login and str(user.get("id")) not in users:
             users[str(user.get("id"))] = login
             document.users.append(SourceUser(str(user.get("id")), login, user.get("name")))
     tags: dict[str, tuple[str, str]] = {}
@@ -128,7 +128,7 @@ def read_ghost(path: Path, *, max_bytes: int = MAX_EXPORT_BYTES) -> SourceDocume
         )
     metas = {str(row.get("post_id")): row for row in _rows(data, "posts_meta")}
     for number, post in enumerate(_rows(data, "posts"), start=1):
-        post_id = str(post.get("id") or f"post-{number}")
+        post_id = str(post.get("id") or f"post-{number}")[:100]
         kind: Literal["post", "page"] = (
             "page" if post.get("type") == "page" or post.get("page") in (True, 1) else "post"
         )

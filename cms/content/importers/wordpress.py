@@ -113,11 +113,11 @@ def read_wordpress(path: Path, *, max_bytes: int = MAX_EXPORT_BYTES) -> SourceDo
     excerpt_tag = wp[:-1] + "excerpt/}encoded"
     site = _text(channel, f"{wp}base_blog_url") or _text(channel, "link") or "unknown"
     document = SourceDocument(
-        source=f"wordpress:{site.rstrip('/')}", system="WordPress", media_marker="/uploads/"
+        source=f"wordpress:{site.rstrip('/')}"[:300], system="WordPress", media_marker="/uploads/"
     )
     for author in channel.findall(f"{wp}author"):
         login = _text(author, f"{wp}author_login")
-        if login:
+        if login and login not in {user.login for user in document.users}:
             document.users.append(
                 SourceUser(login, login, _text(author, f"{wp}author_display_name") or None)
             )
@@ -153,7 +153,7 @@ def read_wordpress(path: Path, *, max_bytes: int = MAX_EXPORT_BYTES) -> SourceDo
             _text(entry, f"{wp}meta_key"): _text(entry, f"{wp}meta_value")
             for entry in item.findall(f"{wp}postmeta")
         }
-        source_id = _text(item, f"{wp}post_id") or f"item-{number}"
+        source_id = (_text(item, f"{wp}post_id") or f"item-{number}")[:100]
         posted = _when(_text(item, f"{wp}post_date_gmt")) or _when(_text(item, f"{wp}post_date"))
         byline = _text(item, _CREATOR) or None
         if byline and byline not in known_users:
