@@ -4,6 +4,7 @@ independently of the importers, and a snapshot of everything a site stores."""
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -55,9 +56,13 @@ class WxrCount:
             if "wordpress.org/export/" in element.tag and "excerpt" not in element.tag
         )
         self.items: list[dict[str, Any]] = []
+        #: Custom post types, by name, with their number of items.
+        self.other_types: Counter[str] = Counter()
         for item in channel.findall("item"):
             post_type = item.findtext(f"{wp}post_type") or "post"
             status = item.findtext(f"{wp}status") or "publish"
+            if post_type not in ("post", "page", "attachment", "nav_menu_item"):
+                self.other_types[post_type] += 1
             if post_type not in ("post", "page") or status not in self.IMPORTED:
                 continue
             self.items.append(

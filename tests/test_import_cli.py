@@ -103,6 +103,29 @@ async def test_import_dry_run_and_import_again(settings: Path) -> None:
     assert await stored(settings) == imported
 
 
+async def test_a_dry_run_lists_renamed_slugs_and_missing_files(
+    settings: Path, tmp_path: Path
+) -> None:
+    path = fixture_file("wordpress/migrate-feature-image-captions.xml")
+    first = await cms(settings, "import", "--from", "wordpress", fixture_file(SMALL))
+    assert first.returncode == 0, output_of(first)
+    # Another site's export whose slugs this site has now.
+    text = fixture_file(SMALL).read_text(encoding="utf-8")
+    other = tmp_path / "other.xml"
+    other.write_text(text.replace("http://localhost/", "http://other.example/"), "utf-8")
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    renamed = await cms(settings, "import", "--from", "wordpress", other, "--dry-run")
+    assert renamed.returncode == 0, output_of(renamed)
+    assert "Slugs renamed (" in renamed.stdout and "hello-world -> hello-world-2" in renamed.stdout
+    missing = await cms(
+        settings, "import", "--from", "wordpress", path, "--media-dir", uploads, "--dry-run"
+    )
+    assert missing.returncode == 0, output_of(missing)
+    assert "Image files missing from --media-dir (2):" in missing.stdout
+    assert "https://example.com/wp-content/uploads/2013/06/described-image.jpg" in missing.stdout
+
+
 def _bad_files(tmp_path: Path) -> dict[str, tuple[str, Path, str]]:
     (tmp_path / "laughs.xml").write_text(BILLION_LAUGHS, encoding="utf-8")
     (tmp_path / "entity.xml").write_text(EXTERNAL_ENTITY, encoding="utf-8")

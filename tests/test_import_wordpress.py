@@ -4,6 +4,7 @@ sites on SQLite and PostgreSQL, served over HTTP, and checked against counts mad
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -80,13 +81,26 @@ async def test_theme_unit_test_data_imports_and_serves(
         assert moved.headers["Location"] == new_url, item["link"]
     for item in count.scheduled:
         scheduled = by_title[item["title"]]
-        assert scheduled.status == "scheduled" and scheduled.published_at.year == 2030
+        assert scheduled.status == "scheduled"
+        # From post_date_gmt (post_date is the site's local time, 2030-01-01 11:00:18).
+        assert scheduled.published_at == datetime(2030, 1, 1, 19, 0, 18, tzinfo=UTC)
         assert (await client.get(f"/posts/{scheduled.slug}")).status == 404
     draft = by_title["Draft"]
     assert draft.status == "draft" and draft.published_at is None
     assert (await client.get(f"/posts/{draft.slug}")).status == 404
     # Percent-encoded Greek slugs, decoded and made fit for an address.
     assert {"epipedo-2", "epipedo-3"} <= {page.slug for page in pages}
+    assert by_title["Template: Excerpt (Defined)"].custom_excerpt.startswith(
+        "This is a user-defined post excerpt."
+    )
+    assert by_title["Template: Sticky"].featured
+    # Authors are users who cannot sign in until an admin sets their password.
+    users = await site.storage.list_users()
+    assert {user.username for user in users} == {"themedemos", "themereviewteam"}
+    for user in users:
+        assert user.role == "author"
+        assert not await site.passwords.verify(user.password_hash, "")
+        assert not await site.passwords.verify(user.password_hash, user.password_hash)
 
 
 async def test_theme_data_content_is_converted(
@@ -127,6 +141,8 @@ async def test_each_wordpress_fixture_imports_its_counts(
     assert sum(post.status == "draft" for post in posts + pages) == count.drafts
     users = [user for user in await site.storage.list_users()]
     assert len(users) == report.counts["users"]
+    for kind, number in count.other_types.items():
+        assert report.skipped[f"items of type {kind}"] == number
     for post in posts + pages:
         if post.status == "published":
             url = f"/{post.slug}" if post.kind == "page" else f"/posts/{post.slug}"
