@@ -58,6 +58,9 @@ async def test_the_ghost_fixture_imports_its_counts(
     for post in posts:
         moved = await client.get(f"/{post.slug}/")
         assert moved.status == 200 and moved.url.path == f"/posts/{post.slug}", post.slug
+    for old, new in (("/tag/news/", "/tags/news"), ("/author/bob-smith/", "/authors/bob-smith")):
+        moved = await client.get(old, allow_redirects=False)
+        assert (moved.status, moved.headers.get("Location")) == (301, new), old
     # Images of another host than the site's own content/images are left as they are.
     assert report.missing_files == []
     second = await import_document(site, read_ghost(path))

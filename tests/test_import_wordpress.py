@@ -88,6 +88,15 @@ async def test_theme_unit_test_data_imports_and_serves(
     draft = by_title["Draft"]
     assert draft.status == "draft" and draft.published_at is None
     assert (await client.get(f"/posts/{draft.slug}")).status == 404
+    # The old site's tag, category and author pages lead to theirs here.
+    for old, new in (
+        ("/tag/post-formats/", "/tags/post-formats"),
+        ("/category/parent-category/child-category-01/", "/tags/child-category-01"),
+        ("/author/themedemos/", "/authors/themedemos"),
+    ):
+        moved = await client.get(old, allow_redirects=False)
+        assert (moved.status, moved.headers.get("Location")) == (301, new), old
+        assert (await client.get(new)).status == 200, new
     # Percent-encoded Greek slugs, decoded and made fit for an address.
     assert {"epipedo-2", "epipedo-3"} <= {page.slug for page in pages}
     assert by_title["Template: Excerpt (Defined)"].custom_excerpt.startswith(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cms.content.importers.media import ImportedImages, locate_images, store_images
-from cms.content.importers.plan import ImportPlan, ImportReport, new_url
+from cms.content.importers.plan import ImportPlan, ImportReport, new_url, tag_slug
 from cms.content.importers.source import BadExport, SourceDocument, SourcePost
 from cms.content.importers.text import Converted, convert_html, image_addresses
 from cms.contracts import ImportTarget, ImportWriter, MediaStore
@@ -161,11 +161,31 @@ async def _write(
                 await _flush(writer, plan, pending, report)
                 advance(len(pending))
             report.counts["tags"] = len(tags)
+            authors_here = {post.author for post, _ in prepared if post.author}
+            archives = _archive_redirects(document, plan, tags, authors_here)
+            report.counts["redirects"] += len(archives)
             if report.dry_run:
                 raise DryRunDone
+            await writer.set_redirects(archives)
             await writer.remember_sources(document.source, plan.sources, when=datetime.now(UTC))
     except DryRunDone:
         pass
+
+
+def _archive_redirects(
+    document: SourceDocument, plan: ImportPlan, tags: set[str], authors: set[str]
+) -> list[tuple[str, str]]:
+    """The other site's pages of the tags and authors this import brought posts of, to
+    their pages here."""
+    redirects: list[tuple[str, str]] = []
+    for path, (kind, key) in document.archive_paths.items():
+        if len(path) > MAX_REDIRECT_PATH:
+            continue
+        if kind == "tag" and (slug := tag_slug(key)) in tags:
+            redirects.append((path, f"/tags/{slug}"))
+        elif kind == "author" and key in authors and key in plan.usernames:
+            redirects.append((path, f"/authors/{plan.usernames[key]}"))
+    return redirects
 
 
 async def _flush(

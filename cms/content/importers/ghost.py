@@ -108,6 +108,7 @@ def read_ghost(path: Path, *, max_bytes: int = MAX_EXPORT_BYTES) -> SourceDocume
         if login and str(user.get("id")) not in users:
             users[str(user.get("id"))] = login
             document.users.append(SourceUser(str(user.get("id")), login, user.get("name")))
+            document.archive_paths[f"/author/{login}/"] = ("author", login)
     tags: dict[str, tuple[str, str]] = {}
     for tag in _rows(data, "tags"):
         name = str(tag.get("name") or "")
@@ -115,7 +116,9 @@ def read_ghost(path: Path, *, max_bytes: int = MAX_EXPORT_BYTES) -> SourceDocume
             document.skipped["internal #tags"] += 1
             continue
         if name:
-            tags[str(tag.get("id"))] = (name, str(tag.get("slug") or name))
+            slug = str(tag.get("slug") or name)
+            tags[str(tag.get("id"))] = (name, slug)
+            document.archive_paths[f"/tag/{slug}/"] = ("tag", slug)
     post_tags: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for link in _rows(data, "posts_tags"):
         post_tags[str(link.get("post_id"))].append(

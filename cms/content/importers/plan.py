@@ -20,7 +20,7 @@ from cms.contracts import UNUSABLE_PASSWORD, ImportWriter
 from cms.contracts.fields import FieldValidationError
 from cms.core.site import Site
 
-__all__ = ["ImportPlan", "ImportReport", "new_url"]
+__all__ = ["ImportPlan", "ImportReport", "new_url", "tag_slug"]
 
 _EXCERPT_MAX = 500
 _TITLE_MAX = 300
@@ -79,12 +79,18 @@ def _post_slug(post: SourcePost) -> str:
     return slug or slug_from_title(post.title)
 
 
+def tag_slug(raw_slug: str, name: str = "") -> str:
+    """A tag's slug here, from its slug there (or its name)."""
+    slug: str = slugify(raw_slug, max_length=TAG_SLUG_MAX_LENGTH) or slugify(
+        name, max_length=TAG_SLUG_MAX_LENGTH
+    )
+    return slug
+
+
 def _tags(post: SourcePost) -> list[tuple[str, str]]:
     pairs: dict[str, str] = {}
     for name, raw_slug in post.tags:
-        slug = slugify(raw_slug, max_length=TAG_SLUG_MAX_LENGTH) or slugify(
-            name, max_length=TAG_SLUG_MAX_LENGTH
-        )
+        slug = tag_slug(raw_slug, name)
         if slug:
             pairs.setdefault(slug, " ".join(name.split())[:_TAG_NAME_MAX])
     return [(name, slug) for slug, name in pairs.items()]
@@ -106,6 +112,8 @@ class ImportPlan:
         self.fields = {field.name: field.max_length for field in site.fields}
         #: ``(kind, source id, local id)`` of what this import brings, to remember.
         self.sources: list[tuple[str, str, int]] = []
+        #: Each source author's username here (lower-cased: names are case-insensitive).
+        self.usernames: dict[str, str] = {}
 
     async def users(
         self, writer: ImportWriter, known: dict[tuple[str, str], int]
@@ -113,11 +121,14 @@ class ImportPlan:
         """Each source author's user id here: made anew (no password yet), or the user an
         earlier import made, or the site's user of that name."""
         existing = await writer.users_by_key()
+        keys = {user_id: key for key, user_id in existing.items()}
         ids: dict[str, int] = {}
         for user in self.document.users:
             local = known.get(("user", user.source_id))
             if local is not None:
                 self.report.already["users"] += 1
+                if local in keys:
+                    self.usernames[user.login] = keys[local]
             else:
                 name = _username(user.login)
                 local = existing.get(name.lower())
@@ -134,6 +145,7 @@ class ImportPlan:
                             password_hash=UNUSABLE_PASSWORD,
                         )
                     existing[name.lower()] = local
+                self.usernames[user.login] = name.lower()
                 self.sources.append(("user", user.source_id, local))
             ids[user.login] = local
         return ids

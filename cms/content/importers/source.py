@@ -78,3 +78,6 @@ class SourceDocument:
     #: Where in-text and featured images live in a copy of the other site's media folder:
     #: the part of an address after this marker is a path under ``--media-dir``.
     media_marker: str = ""
+    #: The other site's tag and author pages: old path -> ("tag", its slug there) or
+    #: ("author", the author's login). They lead to /tags/... and /authors/... here.
+    archive_paths: dict[str, tuple[str, str]] = field(default_factory=dict)

@@ -92,6 +92,16 @@ def _old_path(link: str) -> str | None:
     return path if path.startswith("/") else "/" + path
 
 
+def _term_path(domain: str | None, slug: str, parents: dict[str, str]) -> str:
+    """A tag's or category's page on a WordPress site with the default bases."""
+    if domain == "post_tag":
+        return f"/tag/{slug}/"
+    trail = [slug]
+    while (parent := parents.get(trail[-1])) and parent not in trail and len(trail) < 10:
+        trail.append(parent)
+    return "/category/" + "/".join(reversed(trail)) + "/"
+
+
 def read_wordpress(path: Path, *, max_bytes: int = MAX_EXPORT_BYTES) -> SourceDocument:
     """Read a WXR file; raise :class:`BadExport` for anything else or a damaged one."""
     root = _parse(path, max_bytes)
@@ -122,6 +132,11 @@ def read_wordpress(path: Path, *, max_bytes: int = MAX_EXPORT_BYTES) -> SourceDo
                 SourceUser(login, login, _text(author, f"{wp}author_display_name") or None)
             )
     known_users = {user.login for user in document.users}
+    # A category's address holds its parents' (/category/parent/child/).
+    parents = {
+        unquote(_text(term, f"{wp}category_nicename")): unquote(_text(term, f"{wp}category_parent"))
+        for term in channel.findall(f"{wp}category")
+    }
     attachments: dict[str, tuple[str, str]] = {}
     items = channel.findall("item")
     for item in items:
@@ -187,5 +202,11 @@ def read_wordpress(path: Path, *, max_bytes: int = MAX_EXPORT_BYTES) -> SourceDo
             slug = unquote(category.get("nicename") or "") or name
             if name and slug.lower() != _PLACEHOLDER_CATEGORY:
                 post.tags.append((name, slug))
+                document.archive_paths[_term_path(category.get("domain"), slug, parents)] = (
+                    "tag",
+                    slug,
+                )
+        if byline:
+            document.archive_paths[f"/author/{byline}/"] = ("author", byline)
         document.posts.append(post)
     return document
