@@ -198,6 +198,13 @@ async def test_featured_images_and_their_captions_from_the_media_dir(
     uploads = tmp_path / "uploads"
     write_jpeg(uploads / "2013/06/described-image.jpg", (200, 30, 30))
     # title-only-image.jpg is left out: it is listed as missing.
+    dry = await import_document(
+        site_of(await make_client(storage=storage_settings)),
+        read_wordpress(fixture_file("wordpress/migrate-feature-image-captions.xml")),
+        media_dir=uploads,
+        dry_run=True,
+    )
+    assert dry.counts["images"] == 1 and len(dry.missing_files) == 1
     client, report = await imported_site(
         make_client,
         storage_settings,

@@ -85,7 +85,9 @@ async def import_document(
                 await store_images(images, site.images)
                 advance(len(images.files))
         report.refused_files = images.refused
-        report.counts["images"] = len({image.content_hash for image in images.stored.values()})
+        stored = {image.content_hash for image in images.stored.values()}
+        # A dry run stores nothing: it counts the files it found.
+        report.counts["images"] = len(set(images.files.values()) if dry_run else stored)
         await _write(site, storage, document, fresh, images, report, progress)
     except BaseException:
         if images.added and site.images is not None:
