@@ -40,7 +40,14 @@ def _with_site(settings_path: Path | None, work: Callable[[Any], Coroutine[Any, 
         await site.configure()
         await site.storage.open()
         try:
-            return await work(site)
+            # Export and import read and write media files through the media store.
+            if site.media is not None:
+                await site.media.open()
+            try:
+                return await work(site)
+            finally:
+                if site.media is not None:
+                    await site.media.close()
         finally:
             await site.storage.close()
 
@@ -159,14 +166,43 @@ def export_command(settings_path: Path | None, output: Path | None) -> None:
 @click.command("import")
 @_settings_option
 @click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
-def import_command(settings_path: Path | None, archive: Path) -> None:
-    """Load an archive written by cms export into this site, which must be empty.
+@click.option(
+    "--from",
+    "system",
+    type=click.Choice(["wordpress", "ghost"]),
+    default=None,
+    help="Read another system's export (WordPress WXR, Ghost JSON) into this site",
+)
+@click.option(
+    "--media-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="With --from: a copy of its uploads folder, where images are taken from",
+)
+@click.option("--dry-run", is_flag=True, help="With --from: say what would happen; write nothing")
+def import_command(
+    settings_path: Path | None,
+    archive: Path,
+    system: str | None,
+    media_dir: Path | None,
+    dry_run: bool,
+) -> None:
+    """Load an archive written by cms export into this site, which must be empty; or,
+    with --from, another system's export into this site, which may have content.
 
     Everything is checked first (checksums, every record by the rules the site applies
     when saving, plugin fields); posts' HTML is made again from their Markdown; then all
     of it is written in one transaction, or nothing is. A file that is damaged or breaks
-    a rule exits with status 2 and one line naming the problem.
+    a rule exits with status 2 and one line naming the problem (docs/importing.md for
+    --from).
     """
+    if system is not None:
+        from cms.cli.importing import import_foreign
+
+        import_foreign(settings_path, system, archive, media_dir=media_dir, dry_run=dry_run)
+        return
+    if media_dir is not None or dry_run:
+        _fail("--media-dir and --dry-run go with --from wordpress|ghost", 2)
     from cms.content.export import ExportError, check_archive, load_archive, read_archive
 
     def refuse(error: ExportError) -> NoReturn:

@@ -31,6 +31,7 @@ from cms.contracts.excerpt import (
 )
 from cms.contracts.fields import PostField, Text
 from cms.contracts.images import ImageHandler
+from cms.contracts.importing import UNUSABLE_PASSWORD, ImportTarget, ImportWriter
 from cms.contracts.media import MEDIA_KEY, MediaStore, check_key
 from cms.contracts.previews import PreviewLink, PreviewLinks
 from cms.contracts.records import (
@@ -100,6 +101,7 @@ __all__ = [
     "REVISION_KINDS",
     "ROLES",
     "SNAPSHOT_FIELDS",
+    "UNUSABLE_PASSWORD",
     "AdminMenuItem",
     "ApiToken",
     "AttemptCounter",
@@ -112,6 +114,8 @@ __all__ = [
     "ImageHandler",
     "ImageHandlerBackend",
     "ImageRejected",
+    "ImportTarget",
+    "ImportWriter",
     "Kind",
     "Media",
     "MediaInUse",

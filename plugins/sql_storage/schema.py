@@ -51,6 +51,8 @@ class Schema:
     redirects: Table
     revisions: Table
     preview_links: Table
+    #: What imports from other systems brought, by source id (``cms import --from``).
+    import_sources: Table
     #: PostgreSQL's search index (SQLite's is an FTS5 table the storage makes: see .search).
     search: Table | None = None
 
@@ -287,6 +289,17 @@ def build_schema(fields: Iterable[PostField], *, postgres: bool = False) -> Sche
         Column("created_at", DateTime(timezone=True), nullable=False),
         Column("created_by", Integer, ForeignKey("cms_users.id", ondelete="SET NULL")),
     )
+    import_sources = Table(
+        "cms_import_sources",
+        metadata,
+        # "wordpress:<site address>" or "ghost": ids are unique within a source.
+        Column("source", String(300), primary_key=True),
+        # "post" (posts and pages) or "user".
+        Column("kind", String(20), primary_key=True),
+        Column("source_id", String(100), primary_key=True),
+        Column("local_id", Integer, nullable=False),
+        Column("imported_at", DateTime(timezone=True), nullable=False),
+    )
     search = None
     if postgres:
         search = Table(
@@ -319,5 +332,6 @@ def build_schema(fields: Iterable[PostField], *, postgres: bool = False) -> Sche
         redirects=redirects,
         revisions=revisions,
         preview_links=preview_links,
+        import_sources=import_sources,
         search=search,
     )

@@ -24,6 +24,7 @@ from .coalesce import ReadCoalescer
 from .engine import ping_on_checkout, prepare_sqlite
 from .errors import translate_errors
 from .media_rows import MediaQueries
+from .merging import ImportMerging
 from .migrating import SchemaMigrations
 from .pg_reads import PostgresReadPool
 from .post_reads import PostReads
@@ -58,6 +59,7 @@ class SqlStorage(
     TokenQueries,
     MediaQueries,
     BulkTransfer,
+    ImportMerging,
     SchemaMigrations,
 ):
     """Posts and users in SQL. Build with :meth:`sqlite` or :meth:`postgres`."""

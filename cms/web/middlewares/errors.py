@@ -22,11 +22,17 @@ _READS = frozenset({"GET", "HEAD"})
 
 
 async def _redirected(request: web.Request) -> None:
-    """A redirect added in the admin (Admin > Redirects) for an address nothing answers at:
-    raise its 301. Only asked on a 404, so it costs the pages that exist nothing."""
+    """A redirect added in the admin (Admin > Redirects) or by an import for an address
+    nothing answers at: raise its 301. Only asked on a 404, so it costs the pages that
+    exist nothing. A path with its trailing slash added or removed counts too (old sites
+    wrote ``/2013/01/hello/``; readers and links drop the slash, and the other way round)."""
     site = request.app[SITE_KEY]
+    path = request.path
     try:
-        redirect = await site.storage.find_redirect(request.path)
+        redirect = await site.storage.find_redirect(path)
+        if redirect is None and path != "/":
+            other = path[:-1] if path.endswith("/") else path + "/"
+            redirect = await site.storage.find_redirect(other)
     except DependencyUnavailable:
         return  # the 404 it was: nothing more to say while the database is away
     if redirect is not None:
