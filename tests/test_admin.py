@@ -323,13 +323,13 @@ async def test_a_signed_out_visitor_is_sent_to_sign_in_for_every_admin_page(
 # --- Methods and errors ----------------------------------------------------------------
 
 
-async def test_get_on_delete_is_405_and_deletes_nothing(
+async def test_get_on_delete_asks_and_deletes_nothing(
     admin_client: TestClient[Any, Any],
 ) -> None:
     post_id = await post_id_from(await create_post(admin_client))
     response = await admin_client.get(f"/admin/posts/{post_id}/delete", allow_redirects=False)
-    assert response.status == 405
-    assert "POST" in response.headers.get("Allow", "")
+    assert response.status == 200
+    assert "Move to the trash" in await response.text()
     assert await site_of(admin_client).storage.get_post(post_id) is not None
 
 

@@ -451,6 +451,7 @@ async def test_hook_register_admin_menu_items(make_client: ClientFactory) -> Non
         "Navigation",
         "Redirects",
         "Media",
+        "Trash",
         "Users",
         "API tokens",
         "Account",

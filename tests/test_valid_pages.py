@@ -53,6 +53,8 @@ ADMIN = [
     "/admin/posts/1/edit",
     "/admin/posts/1/history",
     "/admin/posts/1/compare?from=1&to=current",
+    "/admin/posts/1/delete",
+    "/admin/trash",
     "/admin/pages",
     "/admin/pages/new",
     "/admin/tags",

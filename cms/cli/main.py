@@ -23,6 +23,7 @@ from cms.cli.site import init, plugin_host_for, plugins_command
 from cms.cli.storage import export_command, import_command, migrate_command
 from cms.cli.themes import themes as themes_group
 from cms.cli.tokens import tokens as tokens_group
+from cms.cli.trash import trash as trash_group
 from cms.cli.users import users
 from cms.core import hookspecs
 from cms.core.plugin_host import PluginError
@@ -45,6 +46,7 @@ CORE_COMMANDS: tuple[click.Command, ...] = (
     client_group,
     themes_group,
     media_group,
+    trash_group,
 )
 
 

@@ -4,7 +4,7 @@ shared by the admin views and (later) the API."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = [
     "announce_due_publications",
     "delete_post",
+    "empty_expired_trash",
+    "restore_from_trash",
     "save_post",
     "slug_from_title",
     "tag_pairs",
@@ -177,8 +179,9 @@ async def announce_due_publications(site: Site) -> list[Post]:
 async def delete_post(
     site: Site, post_id: int, *, user: User | None = None, expected_version: int | None = None
 ) -> Post:
-    """Delete a post and tell plugins; raises PostNotFound, VersionConflict, or
-    DeleteRefused when a plugin vetoes it (nothing is deleted then)."""
+    """Delete a post (it goes to the trash, restorable for ``[trash] days``) and tell
+    plugins; raises PostNotFound, VersionConflict, or DeleteRefused when a plugin vetoes it
+    (nothing is deleted then)."""
     if site.plugins.implements(hookspecs.veto_post_delete):
         post = await site.storage.get_post(post_id)
         if post is None:
@@ -189,11 +192,29 @@ async def delete_post(
         if vetoes:
             plugin, message = vetoes[0]
             raise DeleteRefused(str(message), plugin=plugin)
-    post = await site.storage.delete_post(post_id, expected_version=expected_version)
+    post = await site.storage.trash_post(
+        post_id, expected_version=expected_version, user_id=user.id if user else None
+    )
     await announce(site, hookspecs.post_deleted, post=post, cms=site)
     if post.is_published:
         await announce(site, hookspecs.post_unpublished, post=post, cms=site)
     return post
+
+
+async def restore_from_trash(site: Site, trash_id: int) -> Post:
+    """Bring a post back from the trash and tell plugins (``post_saved`` as a new post, and
+    ``post_published`` when it is visible); PostNotFound when the entry is gone."""
+    post = await site.storage.restore_trashed(trash_id)
+    await announce(site, hookspecs.post_saved, post=post, created=True, cms=site)
+    if post.is_published:
+        await announce(site, hookspecs.post_published, post=post, cms=site)
+    return post
+
+
+async def empty_expired_trash(site: Site) -> int:
+    """Delete for good what was trashed more than ``[trash] days`` ago."""
+    before = datetime.now(UTC) - timedelta(days=site.settings.trash.days)
+    return await site.storage.empty_trash(before=before)
 
 
 def _tells_visibility(site: Site) -> bool:

@@ -92,6 +92,7 @@ from cms.contracts.storage import (
     TokenStore,
     UserStore,
 )
+from cms.contracts.trash import TrashCan, TrashedPost
 
 __all__ = [
     "MAX_ID",
@@ -161,6 +162,8 @@ __all__ = [
     "TagStore",
     "Text",
     "TokenStore",
+    "TrashCan",
+    "TrashedPost",
     "User",
     "UserStore",
     "UsernameTaken",

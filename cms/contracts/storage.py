@@ -25,6 +25,7 @@ from cms.contracts.records import (
 )
 from cms.contracts.revisions import RevisionNote, RevisionStore
 from cms.contracts.search import SearchHit, SearchQuery
+from cms.contracts.trash import TrashCan
 
 __all__ = [
     "AttemptCounter",
@@ -462,6 +463,7 @@ class Storage(
     MediaLibrary,
     RevisionStore,
     PreviewLinks,
+    TrashCan,
     Protocol,
 ):
     """Where posts and users live: every concern above, in one backend.

@@ -210,6 +210,12 @@ class RevisionsSection(_Section):
     keep: int = Field(50, ge=1, le=10_000)
 
 
+class TrashSection(_Section):
+    """``[trash]``: how many days a deleted post stays restorable."""
+
+    days: int = Field(30, ge=1, le=3650)
+
+
 class MediaTarget(_Section):
     """``[media.targets.NAME]``: a store ``cms media migrate --to NAME`` copies into
     (``backend`` defaults to NAME)."""
@@ -258,6 +264,7 @@ class Settings(BaseSettings):
     images: ImagesSection | None = ImagesSection()
     media: MediaSection = MediaSection()
     revisions: RevisionsSection = RevisionsSection()
+    trash: TrashSection = TrashSection()
     plugins: PluginsSection = PluginsSection()
 
     # Where the settings came from; relative paths in options are relative to ``base_dir``.

@@ -40,6 +40,7 @@ def core_menu_items() -> list[AdminMenuItem]:
         AdminMenuItem("Navigation", route="admin-navigation", permission="navigation.manage"),
         AdminMenuItem("Redirects", route="admin-redirects", permission="redirects.manage"),
         AdminMenuItem("Media", route="admin-media", permission="media.manage"),
+        AdminMenuItem("Trash", route="admin-trash", permission="trash.manage"),
         AdminMenuItem("Users", route="admin-users", permission="users.manage"),
         AdminMenuItem("API tokens", route="admin-tokens", permission="admin.access"),
         AdminMenuItem("Account", route="admin-account", permission="admin.access"),

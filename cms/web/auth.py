@@ -45,6 +45,7 @@ _ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "tags.manage",
             "navigation.manage",
             "redirects.manage",
+            "trash.manage",
         }
     ),
     "editor": frozenset(
@@ -56,6 +57,7 @@ _ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "pages.manage",
             "tags.manage",
             "redirects.manage",
+            "trash.manage",
         }
     ),
     "author": frozenset({"admin.access", "posts.create"}),

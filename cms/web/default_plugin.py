@@ -21,7 +21,6 @@ from cms.web.views.admin import (
     AdminPostListView,
     PageCreateView,
     PostCreateView,
-    PostDeleteView,
     PostEditView,
 )
 from cms.web.views.archives import AuthorView, TagListView, TagView
@@ -55,6 +54,7 @@ from cms.web.views.sitemaps import (
     SitemapIndexView,
     TagSitemapView,
 )
+from cms.web.views.trash import PostDeleteView, TrashView
 from cms.web.views.users import AccountView, UserEditView, UserListView
 
 
@@ -103,6 +103,7 @@ def register_routes(cms: Any) -> list[web.RouteDef]:
         web.view("/admin/tags/{id:\\d+}", TagAdminView, name="admin-tag"),
         web.view("/admin/navigation", NavigationView, name="admin-navigation"),
         web.view("/admin/redirects", RedirectsView, name="admin-redirects"),
+        web.view("/admin/trash", TrashView, name="admin-trash"),
         web.view("/admin/media", MediaLibraryView, name="admin-media"),
         web.view("/admin/media/{id:\\d+}/delete", MediaDeleteView, name="admin-media-delete"),
         web.view("/admin/users", UserListView, name="admin-users"),

@@ -7,7 +7,7 @@ knows what the combined class provides and no part repeats it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,22 @@ class StorageParts:
         async def index_post(self, conn: AsyncConnection, post: Post) -> None: ...
 
         async def unindex_post(self, conn: AsyncConnection, post_id: int) -> None: ...
+
+        async def _free_slug(
+            self, conn: AsyncConnection, base: str, exclude_id: int | None
+        ) -> str: ...
+
+        async def _set_tags(
+            self, conn: AsyncConnection, post_id: int, pairs: Sequence[tuple[str, str]]
+        ) -> None: ...
+
+        async def _keep_listing(self, conn: AsyncConnection, post: Post) -> None: ...
+
+        async def _reread(self, conn: AsyncConnection, post_id: int) -> Post: ...
+
+        async def _lock_post(
+            self, conn: AsyncConnection, post_id: int, expected_version: int | None
+        ) -> Post: ...
 
         async def _keep_revision(
             self, conn: AsyncConnection, post: Post, note: RevisionNote, user_id: int | None

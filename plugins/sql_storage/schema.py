@@ -51,6 +51,7 @@ class Schema:
     redirects: Table
     revisions: Table
     preview_links: Table
+    trash: Table
     #: What imports from other systems brought, by source id (``cms import --from``).
     import_sources: Table
     #: PostgreSQL's search index (SQLite's is an FTS5 table the storage makes: see .search).
@@ -289,6 +290,21 @@ def build_schema(fields: Iterable[PostField], *, postgres: bool = False) -> Sche
         Column("created_at", DateTime(timezone=True), nullable=False),
         Column("created_by", Integer, ForeignKey("cms_users.id", ondelete="SET NULL")),
     )
+    trash = Table(
+        "cms_trash",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("post_id", Integer, nullable=False),
+        Column("kind", String(10), nullable=False),
+        Column("title", String(300), nullable=False),
+        Column("slug", String(200), nullable=False),
+        Column("status", String(20), nullable=False),
+        Column("trashed_at", DateTime(timezone=True), nullable=False),
+        Column("trashed_by", Integer, ForeignKey("cms_users.id", ondelete="SET NULL")),
+        # The post's row, tags, revisions and old slugs (cms.plugins.sql_storage.trash).
+        Column("data", JSON, nullable=False),
+        Index("ix_cms_trash_trashed_at", "trashed_at"),
+    )
     import_sources = Table(
         "cms_import_sources",
         metadata,
@@ -332,6 +348,7 @@ def build_schema(fields: Iterable[PostField], *, postgres: bool = False) -> Sche
         redirects=redirects,
         revisions=revisions,
         preview_links=preview_links,
+        trash=trash,
         import_sources=import_sources,
         search=search,
     )

@@ -40,6 +40,7 @@ from .sqlite_reads import SqliteReadPool
 from .tags import TagQueries
 from .text_cache import DEFAULT_TEXT_CACHE_MB
 from .tokens import TokenQueries
+from .trash import TrashQueries
 from .users import UserQueries
 
 __all__ = ["SqlStorage"]
@@ -53,6 +54,7 @@ class SqlStorage(
     RedirectQueries,
     RevisionQueries,
     PreviewQueries,
+    TrashQueries,
     SearchQueries,
     UserQueries,
     AttemptQueries,

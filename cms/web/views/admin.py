@@ -8,10 +8,9 @@ from typing import Any, ClassVar
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
-from cms.content.posts import delete_post, save_post
+from cms.content.posts import save_post
 from cms.content.revisions import compare, current_state
 from cms.contracts import (
-    DeleteRefused,
     ImageRejected,
     Kind,
     Post,
@@ -30,7 +29,6 @@ __all__ = [
     "AdminPostListView",
     "PageCreateView",
     "PostCreateView",
-    "PostDeleteView",
     "PostEditView",
 ]
 
@@ -38,7 +36,7 @@ ADMIN_PAGE_SIZE = 50
 #: Largest text field of the post form: a maximal body (500,000 characters) in UTF-8.
 MAX_FIELD_BYTES = 2 * 1024 * 1024
 _NOTICES = {
-    "deleted": "The post was deleted.",
+    "deleted": "The post was moved to the trash.",
     "saved": "The post was saved.",
     "preview-created": "A new preview link was made; an earlier one no longer works.",
     "preview-revoked": "The preview link was revoked: it no longer works.",
@@ -369,19 +367,3 @@ async def conflict_report(site: Any, current: Post, started: int | None) -> dict
         "changes": changes,
         "latest": latest.number if latest is not None else 1,
     }
-
-
-class PostDeleteView(_PostFormView):
-    """``POST /admin/posts/{id}/delete`` (never a GET: no ``get`` means 405)."""
-
-    async def post(self) -> web.Response:
-        post = await self.load()
-        try:
-            await delete_post(self.site, post.id, user=await self.user())
-        except PostNotFound:
-            pass  # already gone: what the user asked for
-        except DeleteRefused as refused:
-            raise web.HTTPConflict(reason=f"This post was not deleted: {refused.message}") from None
-        listing = "admin" if post.kind == "post" else "admin-pages"
-        url = self.request.app.router[listing].url_for().with_query(notice="deleted")
-        raise web.HTTPSeeOther(url)
