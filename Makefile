@@ -7,7 +7,7 @@ APP    := $(VENV)/.installed-app
 DEV    := $(VENV)/.installed-test
 BENCH  := $(VENV)/.installed-bench
 
-.PHONY: serve test test-fast lint format browser wrk vnu bench bench-quick bench-clean screenshots audit clean
+.PHONY: serve test test-fast lint format browser wrk vnu nginx bench bench-quick bench-clean screenshots audit clean
 
 # The virtualenv, made whole or not at all (a half-made one would fool every later run).
 $(MADE):
@@ -50,6 +50,12 @@ wrk:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
 	  else echo "wrk is missing: sudo apt-get install wrk (the bench smoke test will skip)"; fi; }
 
+# Debian's nginx, for the deployment test (tests/test_deployment.py runs deploy/nginx/cms.conf).
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light; \
+	  else echo "nginx is missing: sudo apt-get install nginx-light (the deployment test will skip)"; fi; }
+
 # The W3C Nu HTML checker (npm's vnu-jar) on Debian's Java, for tests/test_valid_pages.py.
 VNU_JAR := .vnu/node_modules/vnu-jar/build/dist/vnu.jar
 vnu:
@@ -64,7 +70,7 @@ vnu:
 # PostgreSQL database, Redis key prefix and temporary folders.
 PYTEST := $(BIN)/python -m pytest -n auto
 
-test: $(DEV) browser wrk vnu
+test: $(DEV) browser wrk vnu nginx
 	$(PYTEST)
 
 # The suite without the browser and bench tests: the quick loop while working.
