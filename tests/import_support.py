@@ -17,8 +17,12 @@ import pytest
 from cms.core.site import Site
 from tests.conftest import REQUIRE_SERVICES_ENV
 
-#: ../shared/fixtures beside the repository (never copied into it).
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+#: ../shared/fixtures beside the repository (never copied into it), or where
+#: CMS_TEST_FIXTURES says (a checkout elsewhere).
+FIXTURES = Path(
+    os.environ.get("CMS_TEST_FIXTURES")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+)
 
 
 def fixture_file(relative: str) -> Path:

@@ -278,6 +278,16 @@ def every_storage_call(now: datetime) -> dict[str, Callable[[Any], Awaitable[Any
         "delete_redirect": lambda s: s.delete_redirect("/t"),
         "set_menu": lambda s: s.set_menu("primary", []),
         "update_profile": lambda s: s.update_profile(1, display_name="A", bio=None, avatar=None),
+        "list_revisions": lambda s: s.list_revisions(1),
+        "get_revision": lambda s: s.get_revision(1, 1),
+        "set_preview_link": lambda s: s.set_preview_link(1, "t" * 43, user_id=None),
+        "get_preview_link": lambda s: s.get_preview_link(1),
+        "post_for_preview": lambda s: s.post_for_preview("t" * 43),
+        "revoke_preview_link": lambda s: s.revoke_preview_link(1),
+        "trash_post": lambda s: s.trash_post(1),
+        "list_trash": lambda s: s.list_trash(),
+        "restore_trashed": lambda s: s.restore_trashed(1),
+        "empty_trash": lambda s: s.empty_trash(),
     }
 
 
