@@ -51,9 +51,11 @@ wrk:
 	  else echo "wrk is missing: sudo apt-get install wrk (the bench smoke test will skip)"; fi; }
 
 # Debian's nginx, for the deployment test (tests/test_deployment.py runs deploy/nginx/cms.conf).
+# RUNLEVEL=1: the package's own nginx service (port 80) is not started where the install
+# would start it.
 nginx:
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light; \
 	  else echo "nginx is missing: sudo apt-get install nginx-light (the deployment test will skip)"; fi; }
 
 # The W3C Nu HTML checker (npm's vnu-jar) on Debian's Java, for tests/test_valid_pages.py.
