@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cms.content.posts import slug_from_title
 from cms.content.rendering import render_body
 from cms.contracts import reading_minutes, word_count_of
 from cms.web.auth import allowed
@@ -71,6 +72,9 @@ class LivePreviewView(BaseView):
             key: data[key] for key in _CONTEXT_KEYS if isinstance(data.get(key), str)
         }
         post.setdefault("kind", "post")
+        if not post.get("slug", "").strip() and post.get("title", "").strip():
+            # As saving will make it: footnote ids carry the slug.
+            post["slug"] = slug_from_title(post["title"])
         post["body"] = body
         html = await render_body(self.site, body, post)
         words = word_count_of(html)
