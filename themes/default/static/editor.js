@@ -22,6 +22,7 @@
     var token = form.querySelector("input[name=csrf_token]");
     var title = document.getElementById("post-title");
     var slug = document.getElementById("post-slug");
+    var status = document.getElementById("post-status");
     var timer = null;
     var asked = 0; // the latest request's number: older answers are dropped
     var shown = body.value;
@@ -58,6 +59,7 @@
           body: text,
           title: title ? title.value : "",
           slug: slug ? slug.value : "",
+          status: status ? status.value : "draft",
           kind: editor.getAttribute("data-kind") || "post"
         })
       })
