@@ -86,9 +86,7 @@ def test_typing_updates_the_preview_and_save_says_so(site_url: str) -> None:
             expect(preview.locator("em")).to_have_text("there")
             expect(page.locator(".editor__words")).to_have_text("2 words")
             page.fill("#post-body", BODY)  # a paste: one input event
-            expect(preview.locator("sup.footnote-ref a")).to_have_attribute(
-                "href", "#fn-margins-1"
-            )
+            expect(preview.locator("sup.footnote-ref a")).to_have_attribute("href", "#fn-margins-1")
             expect(preview.locator(".footnotes li")).to_contain_text("Kept in the margin.")
             boxes = preview.locator("input.task-list-item-checkbox")
             expect(boxes).to_have_count(2)

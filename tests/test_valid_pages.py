@@ -47,8 +47,7 @@ PUBLIC = [
 ]
 #: The about page's text: footnotes, a task list and a bare link, checked as served.
 ABOUT = (
-    "Who we are[^1], at https://example.org.\n\n- [x] a site\n- [ ] a shop\n\n"
-    "[^1]: Mostly letters."
+    "Who we are[^1], at https://example.org.\n\n- [x] a site\n- [ ] a shop\n\n[^1]: Mostly letters."
 )
 #: Pages that are not a 200, as a visitor meets them.
 STATUS = {"/no-such-page": 404, "/search?q=%22open": 400, "/admin/account/profile": 405}
