@@ -42,8 +42,24 @@
       }
     }
 
+    var inFlight = false; // one request at a time: a slow answer is not piled upon
+    var again = false;
+
+    function done() {
+      inFlight = false;
+      if (again) {
+        again = false;
+        schedule();
+      }
+    }
+
     function refresh() {
       timer = null;
+      if (inFlight) {
+        again = true;
+        return;
+      }
+      inFlight = true;
       var text = body.value;
       var number = ++asked;
       editor.classList.add("editor--busy");
@@ -70,6 +86,7 @@
           );
         })
         .then(function (result) {
+          done();
           if (number !== asked) {
             return;
           }
@@ -87,6 +104,7 @@
           say("");
         })
         .catch(function () {
+          done();
           if (number === asked) {
             editor.classList.remove("editor--busy");
             say("The preview could not be updated: the site did not answer.");
