@@ -50,13 +50,18 @@ _STRUCTURED_DATA = re.compile(
 )
 
 
+#: A theme's own script file (the editor's editor.js), linked by its hashed static name.
+_THEME_SCRIPT = re.compile(r'<script src="/static/[a-z0-9_-]+/[a-z0-9_-]+\.[0-9a-f]+\.js" defer>')
+
+
 def without_structured_data(html: str) -> str:
     """``html`` without its JSON-LD blocks, each checked first: valid JSON, and nothing in
-    it that HTML would read as markup (so no text can end the element early)."""
+    it that HTML would read as markup (so no text can end the element early); and without
+    the theme's own script files (no text of the page is in them)."""
     for block in _STRUCTURED_DATA.findall(html):
         assert "<" not in block and ">" not in block and "&" not in block, block
         json.loads(block)
-    return _STRUCTURED_DATA.sub("", html)
+    return _THEME_SCRIPT.sub("", _STRUCTURED_DATA.sub("", html))
 
 
 def executable_parts(html: str) -> list[str]:

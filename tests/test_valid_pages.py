@@ -45,6 +45,10 @@ PUBLIC = [
     "/no-such-page",  # the 404 page
     "/login",
 ]
+#: The about page's text: footnotes, a task list and a bare link, checked as served.
+ABOUT = (
+    "Who we are[^1], at https://example.org.\n\n- [x] a site\n- [ ] a shop\n\n[^1]: Mostly letters."
+)
 #: Pages that are not a 200, as a visitor meets them.
 STATUS = {"/no-such-page": 404, "/search?q=%22open": 400, "/admin/account/profile": 405}
 ADMIN = [
@@ -95,7 +99,7 @@ async def _furnish(settings: Path) -> None:
         await save_post(
             site,
             None,
-            {"title": "About", "slug": "about", "body": "Who we are.", "status": "published"},
+            {"title": "About", "slug": "about", "body": ABOUT, "status": "published"},
             user=author,
             kind="page",
         )

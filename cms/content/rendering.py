@@ -1,28 +1,92 @@
-"""Markdown to safe HTML: markdown-it-py renders, nh3 removes anything executable."""
+"""Markdown to safe HTML: markdown-it-py renders, nh3 removes anything executable.
+
+Beyond CommonMark: tables, strikethrough, footnotes, task lists and bare links
+(markdown-it-py's own plugins: ``mdit-py-plugins`` and ``linkify-it-py``). Footnote ids
+carry the post's slug (``fn-<slug>-1``), so two posts on one page never share an id; task
+list checkboxes come out disabled, inside a ``<label>`` with their text.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from mdit_py_plugins.footnote import footnote_plugin
+from mdit_py_plugins.tasklists import tasklists_plugin
 
 from cms.core import hookspecs
 
 if TYPE_CHECKING:
     from cms.core.site import Site
 
-__all__ = ["render_body", "render_markdown", "sanitize_html"]
+__all__ = ["footnote_prefix", "render_body", "render_markdown", "sanitize_html"]
 
 # Bodies longer than this are rendered in a thread so a huge post never stalls the loop.
 _INLINE_LIMIT = 20_000
 
-_markdown = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 
-_TAGS = nh3.ALLOWED_TAGS | {"figure", "figcaption", "picture", "source"}
+def _footnote_backref(
+    self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Mapping[str, Any]
+) -> str:
+    """The link back from a footnote to where it is cited, named for screen readers."""
+    ident: str = self.rules["footnote_anchor_name"](tokens, idx, options, env)
+    if tokens[idx].meta["subId"] > 0:
+        ident += ":" + str(tokens[idx].meta["subId"])
+    return (
+        f' <a href="#fnref{ident}" class="footnote-backref" '
+        'aria-label="Back to the text">\u21a9\ufe0e</a>'
+    )
+
+
+_markdown = (
+    MarkdownIt("commonmark", {"html": True, "linkify": True})
+    .enable(["table", "strikethrough", "linkify"])
+    .use(footnote_plugin)
+    # Wrapped in a <label>: each checkbox is named by its item's text.
+    .use(tasklists_plugin, label=True)
+)
+_markdown.add_render_rule("footnote_anchor", _footnote_backref)
+
+_TAGS = nh3.ALLOWED_TAGS | {
+    "figure",
+    "figcaption",
+    "picture",
+    "source",
+    "section",
+    "label",
+    "input",
+}
+#: The only ids kept: the footnotes' own (``fn-<slug>-1``, ``fnref-<slug>-1:1``). Any
+#: other id in an author's HTML could clash with the page's (``main``, a form's inputs).
+_FOOTNOTE_ID = re.compile(r"fn(?:ref)?-[a-z0-9-]+-\d+(?::\d+)?")
+_CLASSES = {
+    "footnote-ref",
+    "footnote-backref",
+    "footnote-item",
+    "footnotes",
+    "footnotes-list",
+    "footnotes-sep",
+    "contains-task-list",
+    "task-list-item",
+    "task-list-item-checkbox",
+}
 _ATTRIBUTES: dict[str, set[str]] = {
     **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
+    "a": {*nh3.ALLOWED_ATTRIBUTES.get("a", ()), "id", "class", "aria-label"},
+    "sup": {"class"},
+    "li": {"id", "class"},
+    "ul": {"class"},
+    "ol": {*nh3.ALLOWED_ATTRIBUTES.get("ol", ()), "class"},
+    "hr": {"class"},
+    "section": {"class"},
+    "label": set(),
+    # An input is only ever a disabled checkbox (set below): a task list's box.
+    "input": {"class", "checked"},
     "code": {"class"},
     "img": {"src", "alt", "title", "width", "height", "loading"},
     "source": {"srcset", "type", "media", "sizes"},
@@ -31,32 +95,53 @@ _ATTRIBUTES: dict[str, set[str]] = {
 }
 
 
+def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
+    if attribute == "id":
+        return value if _FOOTNOTE_ID.fullmatch(value) else None
+    if attribute == "class" and tag != "code":
+        kept = [name for name in value.split() if name in _CLASSES]
+        return " ".join(kept) or None
+    return value
+
+
 def sanitize_html(html: str) -> str:
     """Keep formatting, drop scripts, event handlers and ``javascript:`` URLs."""
     return nh3.clean(
         html,
         tags=_TAGS,
         attributes=_ATTRIBUTES,
+        attribute_filter=_attribute_filter,
+        # An input is a disabled checkbox: kept as such (task lists write both, in this
+        # order, which keeps the HTML the same each time), or made one.
+        tag_attribute_values={"input": {"type": {"checkbox"}, "disabled": {"disabled"}}},
+        set_tag_attribute_values={"input": {"type": "checkbox", "disabled": "disabled"}},
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer",
     )
 
 
-def render_markdown(body: str) -> str:
-    """Markdown source to sanitized HTML."""
-    return sanitize_html(_markdown.render(body))
+def footnote_prefix(post: Mapping[str, Any]) -> str:
+    """What a post's footnote ids carry after ``fn-``: its slug, so they are its own."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", str(post.get("slug") or "").lower()).strip("-")
+    return slug or "post"
 
 
-async def render_body(site: Site, body: str, post: dict[str, Any]) -> str:
+def render_markdown(body: str, prefix: str = "post") -> str:
+    """Markdown source to sanitized HTML; footnote ids are ``fn-<prefix>-<n>``."""
+    return sanitize_html(_markdown.render(body, {"docId": prefix}))
+
+
+async def render_body(site: Site, body: str, post: Mapping[str, Any]) -> str:
     """A post's HTML: the first ``render_post_body`` plugin result, else Markdown, then
     through every ``filter_post_html`` plugin in turn; always sanitized."""
     html = await site.plugins.first(hookspecs.render_post_body, body=body, post=post, cms=site)
+    prefix = footnote_prefix(post)
     if html is not None:
         html = sanitize_html(str(html))
     elif len(body) <= _INLINE_LIMIT:
-        html = render_markdown(body)
+        html = render_markdown(body, prefix)
     else:
-        html = await asyncio.get_running_loop().run_in_executor(None, render_markdown, body)
+        html = await asyncio.get_running_loop().run_in_executor(None, render_markdown, body, prefix)
     if not site.plugins.implements(hookspecs.filter_post_html):
         return str(html)
     filtered = await site.plugins.chain(hookspecs.filter_post_html, html=html, post=post, cms=site)

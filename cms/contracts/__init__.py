@@ -28,6 +28,8 @@ from cms.contracts.errors import (
 from cms.contracts.excerpt import (
     excerpt_of,
     plain_text_of,
+    reading_minutes,
+    word_count_of,
 )
 from cms.contracts.fields import PostField, Text
 from cms.contracts.images import ImageHandler
@@ -172,5 +174,7 @@ __all__ = [
     "excerpt_of",
     "parse_search",
     "plain_text_of",
+    "reading_minutes",
     "snapshot_of",
+    "word_count_of",
 ]

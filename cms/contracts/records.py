@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from cms.contracts.excerpt import excerpt_of
+from cms.contracts.excerpt import excerpt_of, reading_minutes, word_count_of
 
 __all__ = [
     "MAX_ID",
@@ -146,6 +146,16 @@ class Post:
         if self.custom_excerpt:
             return self.custom_excerpt
         return excerpt_of(self.html)
+
+    @property
+    def word_count(self) -> int:
+        """How many words the rendered text has (what readers read, not the Markdown)."""
+        return word_count_of(self.html)
+
+    @property
+    def reading_time(self) -> int:
+        """Minutes to read the text at 230 words a minute, rounded up (0 when empty)."""
+        return reading_minutes(self.word_count)
 
     @property
     def is_published(self) -> bool:

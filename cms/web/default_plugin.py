@@ -27,6 +27,7 @@ from cms.web.views.archives import AuthorView, TagListView, TagView
 from cms.web.views.auth import LoginView, LogoutView, SetupView
 from cms.web.views.base import render_page
 from cms.web.views.feeds import feed_routes
+from cms.web.views.live_preview import LivePreviewView
 from cms.web.views.media_library import MediaDeleteView, MediaLibraryView
 from cms.web.views.previews import TOKEN_ROUTE, PreviewLinkView, PreviewView
 from cms.web.views.public import (
@@ -91,6 +92,7 @@ def register_routes(cms: Any) -> list[web.RouteDef]:
         web.view("/admin/posts/{id:\\d+}/history", PostHistoryView, name="admin-post-history"),
         web.view("/admin/posts/{id:\\d+}/preview-link", PreviewLinkView, name="admin-preview-link"),
         web.view(TOKEN_ROUTE, PreviewView, name="preview"),
+        web.view("/admin/preview", LivePreviewView, name="admin-live-preview"),
         web.view("/admin/posts/{id:\\d+}/compare", RevisionCompareView, name="admin-post-compare"),
         web.view(
             "/admin/posts/{id:\\d+}/revisions/{number:\\d+}/restore",

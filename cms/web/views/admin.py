@@ -9,6 +9,7 @@ from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
 from cms.content.posts import save_post
+from cms.content.rendering import render_body
 from cms.content.revisions import compare, current_state
 from cms.contracts import (
     ImageRejected,
@@ -17,6 +18,8 @@ from cms.contracts import (
     PostNotFound,
     User,
     VersionConflict,
+    reading_minutes,
+    word_count_of,
 )
 from cms.contracts.fields import FieldValidationError
 from cms.web.auth import allowed
@@ -257,9 +260,25 @@ class _PostFormView(BaseView):
                 "timezone": self.site.settings.site.timezone,
                 "conflict": conflict,
                 "preview_link": await self._preview_link(post),
+                "stats": await self._body_stats(post, form, kind),
             },
             status=status,
         )
+
+    async def _body_stats(
+        self, post: Post | None, form: dict[str, Any], kind: Kind
+    ) -> dict[str, Any]:
+        """The text as the preview pane first shows it (as the site renders it), with its
+        word count and reading time: the stored HTML while the text is the stored one."""
+        body = str(form.get("body") or "")
+        if not body:
+            html = ""
+        elif post is not None and post.body == body:
+            html = post.html
+        else:
+            html = await render_body(self.site, body, {**form, "kind": kind})
+        words = word_count_of(html)
+        return {"html": html, "words": words, "reading_time": reading_minutes(words)}
 
     async def _preview_link(self, post: Post | None) -> str | None:
         """The full address of the post's preview link, when it has one."""
