@@ -155,7 +155,12 @@ async def test_bad_files_give_one_line_exit_2_and_change_nothing(
     seeded = await cms(settings, "import", "--from", "wordpress", fixture_file(SMALL))
     assert seeded.returncode == 0, output_of(seeded)
     before = await stored(settings)
-    for name, (system, path, says) in _bad_files(tmp_path).items():
+    cases = _bad_files(tmp_path)
+    if "postgres" in settings.read_text(encoding="utf-8"):  # noqa: ASYNC240 (tiny)
+        # Reading a file is the same whatever the storage: on PostgreSQL, that nothing
+        # changes is checked with two of them (each case is a cms process: ~1.3 s).
+        cases = {name: cases[name] for name in ("malformed xml", "billion laughs")}
+    for name, (system, path, says) in cases.items():
         result = await cms(settings, "import", "--from", system, path)
         assert result.returncode == 2, (name, output_of(result))
         assert result.stdout == "", name
