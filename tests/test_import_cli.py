@@ -156,11 +156,19 @@ async def test_bad_files_give_one_line_exit_2_and_change_nothing(
     assert seeded.returncode == 0, output_of(seeded)
     before = await stored(settings)
     cases = _bad_files(tmp_path)
-    if "postgres" in settings.read_text(encoding="utf-8"):  # noqa: ASYNC240 (tiny)
-        # Reading a file is the same whatever the storage: on PostgreSQL, that nothing
-        # changes is checked with two of them (each case is a cms process: ~1.3 s).
-        cases = {name: cases[name] for name in ("malformed xml", "billion laughs")}
+    # Every case through the readers (in this process: quick)...
     for name, (system, path, says) in cases.items():
+        reader = read_wordpress if system == "wordpress" else read_ghost
+        with pytest.raises(BadExport) as refused:
+            await asyncio.to_thread(reader, path)
+        assert says in str(refused.value), (name, str(refused.value))
+    # ...and some through the command line, as people meet them (each is a cms process,
+    # ~1.3 s; reading a file does not depend on the storage, so PostgreSQL gets one).
+    chosen = ["malformed xml", "billion laughs", "wxr as ghost"]
+    if "postgres" in settings.read_text(encoding="utf-8"):  # noqa: ASYNC240 (tiny)
+        chosen = chosen[:1]
+    for name in chosen:
+        system, path, says = cases[name]
         result = await cms(settings, "import", "--from", system, path)
         assert result.returncode == 2, (name, output_of(result))
         assert result.stdout == "", name
@@ -186,7 +194,9 @@ def test_a_ghost_export_without_posts_is_not_taken_for_one(tmp_path: Path) -> No
         read_ghost(other)
 
 
-async def test_media_dir_and_dry_run_need_from(settings: Path, tmp_path: Path) -> None:
+async def test_media_dir_and_dry_run_need_from(tmp_path: Path) -> None:
+    # A usage error: refused before any storage is opened, whatever the backend.
+    settings = write_settings(tmp_path, "")
     result = await cms(settings, "import", "--dry-run", fixture_file(SMALL))
     assert result.returncode == 2
     assert "go with --from" in result.stderr
