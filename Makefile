@@ -69,9 +69,8 @@ vnu:
 	  echo "npm could not install vnu-jar (page validation will skip)"; }
 
 # The suite on every core (pytest-xdist): tests are independent, each worker has its own
-# PostgreSQL database, Redis key prefix and temporary folders. worksteal: an idle worker
-# takes tests queued for a busy one, so a few long tests do not leave the end to one core.
-PYTEST := $(BIN)/python -m pytest -n auto --dist worksteal
+# PostgreSQL database, Redis key prefix and temporary folders.
+PYTEST := $(BIN)/python -m pytest -n auto
 
 test: $(DEV) browser wrk vnu nginx
 	$(PYTEST)
