@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import click
 
 from cms.cli.options import fail
-from cms.cli.storage import _with_site
+from cms.cli.storage import with_site
 from cms.contracts import MigrationReport
 
 __all__ = ["import_foreign"]
@@ -122,7 +122,7 @@ def import_foreign(
                 await site.images.close()
 
     try:
-        summary = _with_site(settings_path, work)
+        summary = with_site(settings_path, work)
     except BadExport as error:
         refuse(str(error))
     _summary(summary, source)

@@ -19,7 +19,7 @@ from cms.contracts import DependencyUnavailable, MigrationReport, SiteNotEmpty
 from cms.core.plugin_host import PluginError
 from cms.core.settings import SettingsError, load_settings
 
-__all__ = ["export_command", "import_command", "migrate_command"]
+__all__ = ["export_command", "import_command", "migrate_command", "with_site"]
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,7 +31,7 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     fail(message, code)
 
 
-def _with_site(settings_path: Path | None, work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+def with_site(settings_path: Path | None, work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     """Configure the site, open its storage, run ``work(site)``, close; errors as one line."""
     from cms.core.site import Site
 
@@ -101,7 +101,7 @@ def migrate_command(settings_path: Path | None, dry_run: bool) -> None:
         report: MigrationReport = await site.storage.migrate_schema(dry_run=dry_run)
         return report
 
-    report = _with_site(settings_path, work)
+    report = with_site(settings_path, work)
     _print_report(report, dry_run=dry_run)
     if report.blocking:
         sys.exit(1)
@@ -143,7 +143,7 @@ def export_command(settings_path: Path | None, output: Path | None) -> None:
         return await export_site(site, target, progress=_progress_bar)
 
     try:
-        summary = _with_site(settings_path, work)
+        summary = with_site(settings_path, work)
     except ExportError as error:
         _fail(f"cannot export: {error}")
     except OSError as error:
@@ -224,7 +224,7 @@ def import_command(
             return await load_archive(site, checked, progress=_progress_bar)
 
         try:
-            summary = _with_site(settings_path, work)
+            summary = with_site(settings_path, work)
         except ExportError as error:
             refuse(error)
         except SiteNotEmpty as error:

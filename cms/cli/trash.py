@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from cms.cli.options import settings_option
-from cms.cli.storage import _with_site
+from cms.cli.storage import with_site
 
 __all__ = ["trash"]
 
@@ -35,7 +35,7 @@ def empty(settings_path: Path | None, everything: bool) -> None:
         removed = await site.storage.empty_trash(before=before)
         return removed, len(await site.storage.list_trash())
 
-    removed, left = _with_site(settings_path, work)
+    removed, left = with_site(settings_path, work)
     click.echo(
         f"Deleted {removed} post(s) for good." + (f" {left} stay in the trash." if left else "")
     )

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from cms.content.posts import save_post
-from cms.contracts import SNAPSHOT_FIELDS, Post, Revision, User, snapshot_of
+from cms.contracts import SNAPSHOT_FIELDS, Post, Revision, User
 from cms.core.site import Site
 
 if TYPE_CHECKING:
@@ -166,8 +166,3 @@ def compare(site: Site, before: Mapping[str, Any], after: Mapping[str, Any]) -> 
         old_text, new_text = _text(old), _text(new)
         changes.append(FieldChange(name, label, old_text, new_text, _rows(old_text, new_text)))
     return changes
-
-
-def current_state(post: Post) -> dict[str, Any]:
-    """``post`` as revision data (to compare a revision with what is saved now)."""
-    return snapshot_of(post)

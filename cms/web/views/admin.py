@@ -10,7 +10,7 @@ from multidict import MultiDict, MultiDictProxy
 
 from cms.content.posts import save_post
 from cms.content.rendering import render_body
-from cms.content.revisions import compare, current_state
+from cms.content.revisions import compare
 from cms.contracts import (
     ImageRejected,
     Kind,
@@ -19,6 +19,7 @@ from cms.contracts import (
     User,
     VersionConflict,
     reading_minutes,
+    snapshot_of,
     word_count_of,
 )
 from cms.contracts.fields import FieldValidationError
@@ -96,12 +97,7 @@ class _PostFormView(BaseView):
 
     async def load(self) -> Post:
         """The post named in the URL, if this user may edit it."""
-        post = await self.site.storage.get_post(self.id_param("post"))
-        if post is None:
-            raise web.HTTPNotFound(reason="There is no such post")
-        await self.authorize("posts.edit", post)
-        if post.kind == "page":
-            await self.authorize("pages.manage")
+        post, _ = await self.editable_post()
         return post
 
     def local_time(self, when: datetime | None) -> str:
@@ -379,7 +375,7 @@ async def conflict_report(site: Any, current: Post, started: int | None) -> dict
     latest = revisions[0] if revisions else None
     changes = None
     if opened is not None:
-        changes = [c for c in compare(site, opened.data, current_state(current)) if c.changed]
+        changes = [c for c in compare(site, opened.data, snapshot_of(current)) if c.changed]
     return {
         "version": current.version,
         "by": current.editor,

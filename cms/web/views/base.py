@@ -62,6 +62,17 @@ class BaseView(web.View):
             raise web.HTTPForbidden(reason="Your role does not allow this")
         return user
 
+    async def editable_post(self) -> tuple[Post, User]:
+        """The post (or page) in the URL and the user, when that user may edit it: 404 when
+        there is none, 403 when they may not (a page also takes ``pages.manage``)."""
+        post = await self.site.storage.get_post(self.id_param("post"))
+        if post is None:
+            raise web.HTTPNotFound(reason="There is no such post")
+        user = await self.authorize("posts.edit", post)
+        if post.kind == "page":
+            await self.authorize("pages.manage")
+        return post, user
+
     async def render(
         self,
         templates: str | Sequence[str],

@@ -91,10 +91,7 @@ class PreviewLinkView(BaseView):
     uses_forms = True
 
     async def post(self) -> web.Response:
-        post = await self.site.storage.get_post(self.id_param("post"))
-        if post is None:
-            raise web.HTTPNotFound(reason="There is no such post")
-        user = await self.authorize("posts.edit", post)
+        post, user = await self.editable_post()
         form = await self.request.post()
         action = form.get("action")
         try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from cms.content.revisions import compare, current_state, restore_revision
-from cms.contracts import Post, PostNotFound, Revision, VersionConflict
+from cms.content.revisions import compare, restore_revision
+from cms.contracts import Post, PostNotFound, Revision, VersionConflict, snapshot_of
 from cms.contracts.fields import FieldValidationError
 from cms.web.views.base import BaseView
 
@@ -19,12 +19,7 @@ class _RevisionView(BaseView):
 
     async def load(self) -> Post:
         """The post in the URL, if this user may edit it (what reading its history takes)."""
-        post = await self.site.storage.get_post(self.id_param("post"))
-        if post is None:
-            raise web.HTTPNotFound(reason="There is no such post")
-        await self.authorize("posts.edit", post)
-        if post.kind == "page":
-            await self.authorize("pages.manage")
+        post, _ = await self.editable_post()
         return post
 
     async def revision(self, post: Post, number_text: str | None, what: str) -> Revision:
@@ -65,7 +60,7 @@ class RevisionCompareView(_RevisionView):
         query = self.request.query
         older = await self.revision(post, query.get("from"), "first")
         if query.get("to", "current") == "current":
-            newer, after = None, current_state(post)
+            newer, after = None, snapshot_of(post)
         else:
             newer = await self.revision(post, query.get("to"), "second")
             after = newer.data
@@ -94,8 +89,7 @@ class RevisionRestoreView(_RevisionView):
     uses_forms = True
 
     async def post(self) -> web.Response:
-        post = await self.load()
-        user = await self.authorize("posts.edit", post)
+        post, user = await self.editable_post()
         revision = await self.revision(post, self.request.match_info["number"], "restored")
         form = await self.request.post()
         try:

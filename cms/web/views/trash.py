@@ -26,12 +26,7 @@ class PostDeleteView(BaseView):
     uses_forms = True
 
     async def load(self) -> Post:
-        post = await self.site.storage.get_post(self.id_param("post"))
-        if post is None:
-            raise web.HTTPNotFound(reason="There is no such post")
-        await self.authorize("posts.edit", post)
-        if post.kind == "page":
-            await self.authorize("pages.manage")
+        post, _ = await self.editable_post()
         return post
 
     async def get(self) -> web.Response:
