@@ -103,9 +103,17 @@ async def test_the_document_describes_every_operation(make_client: ClientFactory
         "author",
         "after",
         "limit",
+        "include",
     ]
     pages = document["paths"]["/api/pages"]["get"]["parameters"]
-    assert [p["name"] for p in pages] == ["status", "q", "author", "after", "limit"]
+    assert [p["name"] for p in pages] == ["status", "q", "author", "after", "limit", "include"]
+    # A listed post has its texts only when asked for; a post read alone always has them.
+    schemas = document["components"]["schemas"]
+    assert {"body", "html"} <= set(schemas["Post"]["required"])
+    assert not {"body", "html"} & set(schemas["PostSummary"]["required"])
+    assert schemas["PostList"]["properties"]["data"]["items"] == {
+        "$ref": "#/components/schemas/PostSummary"
+    }
 
 
 async def test_the_schemas_come_from_the_models_with_plugin_fields(

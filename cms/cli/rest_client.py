@@ -218,7 +218,8 @@ class Client:
         limit: int | None = None,
         after: str | None = None,
     ) -> Page:
-        """One page of posts, newest first (``after``: the previous page's ``next``)."""
+        """One page of posts, newest first (``after``: the previous page's ``next``), each
+        with its texts (lists leave them out unless asked: this asks)."""
         params = {
             key: str(value)
             for key, value in {
@@ -226,6 +227,7 @@ class Client:
                 "author": author,
                 "limit": limit,
                 "after": after,
+                "include": "body,html",
             }.items()
             if value is not None
         }

@@ -38,10 +38,12 @@ _LARGEST_SHARE = 8
 
 @dataclass(slots=True)
 class CachedPage:
-    """One rendered page, and its gzip form once a client asked for it."""
+    """One rendered page (or an API list: ``content_type``), and its gzip form once a
+    client asked for it."""
 
     body: bytes
     gzipped: bytes | None = None
+    content_type: str = "text/html"
 
     @property
     def size(self) -> int:
@@ -52,7 +54,7 @@ class CachedPage:
         """The page as an answer to ``request``: gzipped when it accepts gzip and the page is
         large enough (what :func:`cms.web.compression.compression_middleware` would do)."""
         response = web.Response(
-            body=self.body, content_type="text/html", charset="utf-8", headers=headers
+            body=self.body, content_type=self.content_type, charset="utf-8", headers=headers
         )
         if len(self.body) >= COMPRESS_MIN_BYTES:
             add_vary(response, "Accept-Encoding")

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from cms.core.hookspecs import hookimpl
 from cms.web.api.errors import ApiHTTPError
+from cms.web.api.fragments import PostJson
 from cms.web.api.media_endpoints import MediaItemView, MediaUploadView
 from cms.web.api.openapi import build_openapi
 from cms.web.api.revision_endpoints import revision_routes
@@ -21,6 +22,7 @@ from cms.web.api.schemas import build_api_models
 from cms.web.api.views import (
     API_MODELS_KEY,
     OPENAPI_KEY,
+    POST_JSON_KEY,
     OpenApiView,
     PageCollectionView,
     PageItemView,
@@ -56,6 +58,7 @@ def prepare_app(app: web.Application, cms: Any) -> None:
     """Build the site's API models and OpenAPI document once, with its plugin fields."""
     models = build_api_models(cms)
     app[API_MODELS_KEY] = models
+    app[POST_JSON_KEY] = PostJson(models)
     app[OPENAPI_KEY] = build_openapi(cms, models)
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from cms.core.site import Site
 
 __all__ = [
+    "LIST_TEXTS",
     "ApiModels",
     "ErrorDetail",
     "ErrorResponse",
@@ -33,6 +34,8 @@ __all__ = [
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+#: What a list leaves out of each post unless ``?include=`` names it: the full texts.
+LIST_TEXTS = ("body", "html")
 
 
 class ErrorDetail(BaseModel):
@@ -100,6 +103,19 @@ class ListQuery(BaseModel):
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = Field(
         DEFAULT_PAGE_SIZE, description="Posts per page."
     )
+    include: (
+        Annotated[str, Field(max_length=20, pattern=r"^(body|html)(,(body|html))?$")] | None
+    ) = Field(
+        None,
+        description="The full texts to put in each listed post: body, html or body,html. "
+        "Left out by default: a list is for finding posts (every other field is there, the "
+        "excerpt among them); GET /api/posts/{id} always has both.",
+    )
+
+    @property
+    def texts(self) -> frozenset[str]:
+        """The texts asked for with ``include``."""
+        return frozenset(self.include.split(",")) if self.include else frozenset()
 
 
 _OUTPUT_TYPES: dict[type, type] = {
@@ -120,14 +136,26 @@ def _output_field(post_field: PostField) -> tuple[Any, Any]:
     return (kind | None, Field(description=f"{description} (plugin {post_field.plugin})"))
 
 
-def build_post_output_model(fields: list[PostField]) -> type[BaseModel]:
-    """The ``Post`` model of API responses: core fields plus every plugin field."""
+def build_post_output_model(fields: list[PostField], *, listed: bool = False) -> type[BaseModel]:
+    """The ``Post`` model of API responses: core fields plus every plugin field. A
+    ``listed`` post (``PostSummary``, in lists) has its texts only when asked for."""
+    texts: dict[str, Any] = {
+        "body": (str, Field(description="Markdown source.")),
+        "html": (str, Field(description="The body rendered to sanitized HTML.")),
+    }
+    if listed:
+        texts = {
+            name: (
+                str | None,
+                Field(None, description=f"{field.description} Only with ?include={name}."),
+            )
+            for name, (_, field) in texts.items()
+        }
     definitions: dict[str, Any] = {
         "id": (int, Field(description="Stable numeric id.")),
         "slug": (str, Field(description="The post's address: /posts/{slug}.")),
         "title": (str, ...),
-        "body": (str, Field(description="Markdown source.")),
-        "html": (str, Field(description="The body rendered to sanitized HTML.")),
+        **texts,
         "status": (
             Literal["draft", "published", "scheduled"],
             Field(description="scheduled: published, with a published_at still to come."),
@@ -164,7 +192,7 @@ def build_post_output_model(fields: list[PostField]) -> type[BaseModel]:
     for post_field in fields:
         definitions[post_field.name] = _output_field(post_field)
     model: type[BaseModel] = create_model(
-        "Post",
+        "PostSummary" if listed else "Post",
         __config__=ConfigDict(extra="forbid", ser_json_inf_nan="null"),
         **definitions,
     )
@@ -176,6 +204,8 @@ class ApiModels:
     """Every model of one site's API (plugin fields differ between sites)."""
 
     post: type[BaseModel]
+    #: A post in a list: its texts only when asked for (``?include=``).
+    post_summary: type[BaseModel]
     post_response: type[BaseModel]
     post_list: type[BaseModel]
     post_input: type[BaseModel]
@@ -186,10 +216,12 @@ class ApiModels:
 def build_api_models(site: Site) -> ApiModels:
     """The API models for ``site``'s fields (call after ``Site.configure``)."""
     post = build_post_output_model(site.fields)
+    summary = build_post_output_model(site.fields, listed=True)
     post_response = create_model("PostResponse", data=(post, ...))
-    post_list = create_model("PostList", data=(list[post], ...), meta=(ListMeta, ...))  # type: ignore[valid-type]
+    post_list = create_model("PostList", data=(list[summary], ...), meta=(ListMeta, ...))  # type: ignore[valid-type]
     return ApiModels(
         post=post,
+        post_summary=summary,
         post_response=post_response,
         post_list=post_list,
         post_input=site.post_model,

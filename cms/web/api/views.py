@@ -7,6 +7,7 @@ middleware). Every error is JSON (:class:`cms.web.api.errors.ApiHTTPError`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any, ClassVar, Literal, TypeVar
@@ -30,14 +31,19 @@ from cms.contracts import (
 )
 from cms.contracts.fields import FieldValidationError
 from cms.web.api.errors import ApiHTTPError
-from cms.web.api.schemas import ApiModels, ListMeta, ListQuery, TagList, TagOut, post_values
+from cms.web.api.fragments import PostJson
+from cms.web.api.schemas import ApiModels, ListMeta, ListQuery, TagList, TagOut
 from cms.web.auth import allowed, current_user
+from cms.web.conditional_get import PageValidators
+from cms.web.fast_pages import FAST_PAGES_KEY
 from cms.web.keys import USER_KEY
+from cms.web.page_cache import CachedPage
 from cms.web.views.base import BaseView, decode_cursor, encode_cursor
 
 __all__ = [
     "API_MODELS_KEY",
     "OPENAPI_KEY",
+    "POST_JSON_KEY",
     "ApiView",
     "OpenApiView",
     "PageCollectionView",
@@ -50,6 +56,8 @@ __all__ = [
 
 API_MODELS_KEY: web.AppKey[ApiModels] = web.AppKey("cms_api_models")
 OPENAPI_KEY: web.AppKey[dict[str, Any]] = web.AppKey("cms_openapi")
+#: Each post version's JSON, made once (cms.web.api.fragments).
+POST_JSON_KEY: web.AppKey[PostJson] = web.AppKey("cms_post_json")
 
 #: Largest JSON body the API reads: a maximal Markdown body (500,000 characters) fits even
 #: when every character is sent as a six-byte \\uXXXX escape.
@@ -231,16 +239,50 @@ class ApiView(BaseView):
             headers={"ETag": etag_for(current)},
         )
 
-    def post_json(self, post: Post) -> BaseModel:
-        return self.models.post.model_validate(post_values(post, self.models.field_names))
+    @property
+    def post_json(self) -> PostJson:
+        return self.request.app[POST_JSON_KEY]
 
     def post_response(self, post: Post, *, status: int = 200) -> web.Response:
-        body = self.models.post_response(data=self.post_json(post))
         headers = {"ETag": etag_for(post), "Cache-Control": "private, no-cache"}
         if status == 201:
             item = "api-post" if post.kind == "post" else "api-page"
             headers["Location"] = str(self.request.app.router[item].url_for(id=str(post.id)))
-        return json_response(body, status=status, headers=headers)
+        return web.Response(
+            body=b'{"data":' + self.post_json.item(post) + b"}",
+            status=status,
+            content_type="application/json",
+            headers=headers,
+        )
+
+    async def list_response(
+        self, posts: list[Post], texts: frozenset[str], meta: ListMeta, *, anonymous: bool
+    ) -> web.Response:
+        """A page of posts, ``{"data": [...], "meta": {...}}``, the posts as listed, with
+        an ``ETag`` of its bytes (a matching ``If-None-Match`` gets a 304). What an
+        anonymous caller is answered is the same for every anonymous caller: on a storage
+        with change stamps it is answered again from memory until anything is committed
+        (:mod:`cms.web.fast_pages`, as public pages are)."""
+        body = b'{"data":%b,"meta":%b}' % (
+            self.post_json.listed(posts, texts),
+            meta.model_dump_json().encode(),
+        )
+        validators = PageValidators(
+            f'W/"{hashlib.blake2b(body, digest_size=12).hexdigest()}"',
+            None,
+            headers={
+                "Cache-Control": "no-cache" if anonymous else "private, no-cache",
+                "Vary": "Authorization, Cookie",
+            },
+        )
+        validators.headers["ETag"] = str(validators.etag)
+        if (not_modified := validators.not_modified(self.request)) is not None:
+            return not_modified
+        page = CachedPage(body, content_type="application/json")
+        fast = self.request.app.get(FAST_PAGES_KEY)
+        if fast is not None and anonymous and "Cookie" not in self.request.headers:
+            await fast.keep(self.request, page, validators)
+        return page.response(self.request, validators.headers)
 
 
 def json_response(
@@ -262,7 +304,7 @@ class PostCollectionView(ApiView):
         user = await self.caller()
         query = self.query(ListQuery)
         if query.q is not None:
-            return await self._search(query)
+            return await self._search(query, anonymous=user is None)
         after = decode_cursor(query.after)
         if user is None and query.status in ("draft", "scheduled"):
             raise ApiHTTPError(
@@ -306,19 +348,12 @@ class PostCollectionView(ApiView):
             when, last_id = position(posts[-1])
             cursor = encode_cursor(when, last_id)
         next_url = str(self.request.rel_url.update_query(after=cursor)) if cursor else None
-        body = self.models.post_list(
-            data=[self.post_json(post) for post in posts],
-            meta=ListMeta(
-                count=len(posts),
-                limit=query.limit,
-                order=order,
-                next=cursor,
-                next_url=next_url,
-            ),
+        meta = ListMeta(
+            count=len(posts), limit=query.limit, order=order, next=cursor, next_url=next_url
         )
-        return json_response(body, headers={"Cache-Control": "private, no-cache"})
+        return await self.list_response(posts, query.texts, meta, anonymous=user is None)
 
-    async def _search(self, query: ListQuery) -> web.Response:
+    async def _search(self, query: ListQuery, *, anonymous: bool) -> web.Response:
         """``?q=``: the best matches among published posts (or pages), one page."""
         if query.after is not None:
             raise ApiHTTPError(
@@ -329,13 +364,12 @@ class PostCollectionView(ApiView):
         except SearchSyntaxError as error:
             raise ApiHTTPError(400, str(error), code="bad_query") from None
         hits = await self.site.storage.search_posts(search, kind=self.kind, limit=query.limit)
-        body = self.models.post_list(
-            data=[self.post_json(hit.post) for hit in hits],
-            meta=ListMeta(
-                count=len(hits), limit=query.limit, order="relevance", next=None, next_url=None
-            ),
+        meta = ListMeta(
+            count=len(hits), limit=query.limit, order="relevance", next=None, next_url=None
         )
-        return json_response(body, headers={"Cache-Control": "private, no-cache"})
+        return await self.list_response(
+            [hit.post for hit in hits], query.texts, meta, anonymous=anonymous
+        )
 
     async def _streams(
         self, user: User | None, status: Status | None, author_id: int | None
