@@ -939,7 +939,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _stop_on_signal(signum: int, _frame: Any) -> None:
-    # Unwind through every ``finally``: servers and backgrounds are stopped there.
+    # Unwind through every ``finally``: servers and backgrounds are stopped there. A second
+    # signal (``timeout`` passes its TERM on, a second Ctrl-C) must not cut that short and
+    # leave servers running: from now on they are ignored.
+    for other in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(other, signal.SIG_IGN)
     raise SystemExit(128 + signum)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,35 @@ def test_the_bench_runs_end_to_end_and_leaves_nothing_running(tmp_path: Path) ->
     assert "SQLite post page, page cache off, 20 posts: >= 0.5x the ceiling" in goals, goals
     assert "sqlite search at 20 posts: p95 < 50 ms (one reader at a time)" in goals, goals
     assert any("Goals:" in line for line in result.stdout.splitlines()), report
+
+
+@pytest.mark.bench
+def test_stopped_twice_mid_run_the_bench_still_stops_every_server(tmp_path: Path) -> None:
+    """``timeout`` passes its TERM on and people press Ctrl-C twice: the second signal
+    used to cut the clean-up short and leave the servers running."""
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is missing: make wrk (apt-get install wrk)")
+    command = [sys.executable, "-m", "bench.run", "--sizes", "20", "--backends", "sqlite"]
+    command += ["--scenarios", "pages", "--duration", "30", "--warmup", "0"]
+    command += ["--out", str(tmp_path / "results"), "--data", str(tmp_path / "data")]
+    bench = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    said: list[str] = []
+    try:
+        assert bench.stdout is not None
+        for line in bench.stdout:  # the first measurement has begun: servers are up
+            said.append(line)
+            if "Measuring" in line:
+                break
+        assert len(processes_mentioning(str(tmp_path))) >= 2, "".join(said)
+        bench.send_signal(signal.SIGTERM)
+        bench.send_signal(signal.SIGINT)
+        said.extend(bench.stdout)
+        bench.wait(timeout=60)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+    assert bench.returncode != 0, "".join(said)
+    left = processes_mentioning(str(tmp_path))
+    assert not left, f"{left}\n{''.join(said)}"
