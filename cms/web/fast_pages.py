@@ -40,7 +40,13 @@ from cms.core.site import Site
 from cms.web.conditional_get import PageValidators
 from cms.web.page_cache import CachedPage, PageCache
 
-__all__ = ["FAST_PAGES_KEY", "FastPages", "fast_page_middleware", "fast_pages_for"]
+__all__ = [
+    "FAST_PAGES_KEY",
+    "FastPages",
+    "fast_page_middleware",
+    "fast_pages_for",
+    "request_stamp",
+]
 
 #: Per-request hooks whose implementations could change a page without a commit.
 _PAGE_HOOKS = (
@@ -54,6 +60,17 @@ _OWN_PLUGINS = frozenset({"cms.media"})
 #: The change stamp a request saw before anything was read for it.
 _STAMP = "cms_fast_pages_stamp"
 _NEVER = float("inf")
+
+
+def request_stamp(request: web.Request) -> object | None:
+    """The change stamp this request saw before anything was read for it, when the fast
+    path asked (an anonymous GET on a storage with stamps), else None. What is read for
+    the request after it is at least as new as the stamp says, so a cache kept by stamp
+    (the menus) may take it instead of asking storage again: asking costs little alone,
+    but it lets the reading threads have the interpreter lock, and the event loop waits
+    for it back (a third of a page's time at 100,000 posts went to three such asks)."""
+    stamp: object | None = request.get(_STAMP)
+    return stamp
 
 
 @dataclass(slots=True)

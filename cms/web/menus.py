@@ -47,8 +47,11 @@ class MenuCache:
     def _change_stamp(self) -> object | None:
         return None if self._stamps is None else self._stamps.change_stamp()
 
-    async def get(self) -> Menus:
-        stamp = self._change_stamp()
+    async def get(self, stamp: object | None = None) -> Menus:
+        """The menus as of ``stamp`` (a change stamp the caller saw before this read;
+        asked of storage when not given) or newer."""
+        if stamp is None:
+            stamp = self._change_stamp()
         if self._menus is not None:
             if stamp is not None:
                 if stamp == self._stamp:

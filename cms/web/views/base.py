@@ -17,7 +17,7 @@ from cms.core.site import Site
 from cms.web.admin_menu import admin_menu
 from cms.web.auth import allowed, csrf_token, current_user
 from cms.web.conditional_get import page_validators
-from cms.web.fast_pages import FAST_PAGES_KEY
+from cms.web.fast_pages import FAST_PAGES_KEY, request_stamp
 from cms.web.keys import SITE_KEY
 from cms.web.menus import MENU_CACHE_KEY
 from cms.web.page_assets import PageAssets, page_assets
@@ -208,7 +208,7 @@ async def _menus(
     if template.startswith("admin/"):
         return {}
     try:
-        return await request.app[MENU_CACHE_KEY].get()
+        return await request.app[MENU_CACHE_KEY].get(request_stamp(request))
     except Exception:
         if not error_page:
             raise
