@@ -157,8 +157,23 @@ async def fill(site: Site) -> dict[str, Any]:
     await storage.update_profile(author.id, display_name="Ada A.", bio="Writes.", avatar=None)
     await storage.update_post(soon.id, {"slug": "later"}, editor_id=None, revision=RevisionNote())
     await storage.set_redirect("/old/feed", "https://example.org/feed")
+    # What format version 3 added: a post in the trash (restorable after the move, with its
+    # revisions) and where imported items came from (importing that file again adds nothing).
+    binned = await storage.create_post(
+        {"title": "Binned", "slug": "binned", "body": "Kept", "html": "<p>Kept</p>\n",
+         "status": "published", "tags": [("Python", "python")]},
+        author_id=author.id,
+        revision=RevisionNote(),
+    )  # fmt: skip
+    await storage.trash_post(binned.id, user_id=admin.id)
+    async with storage.merging() as writer:
+        await writer.remember_sources(
+            "wordpress:https://old.example",
+            [("post", "7", first.id), ("user", "2", author.id), ("post", "9", 999_999)],
+            when=datetime(2024, 5, 17, 7, 30, tzinfo=UTC),
+        )
     issued = await issue_token(site, "author-3", label="CI")
-    return {"secret": issued.secret, "first": first.id, "draft": draft.id, "last": soon.id}
+    return {"secret": issued.secret, "first": first.id, "draft": draft.id, "last": binned.id}
 
 
 async def everything(site: Site) -> dict[str, Any]:
@@ -193,7 +208,17 @@ async def everything(site: Site) -> dict[str, Any]:
         "old slug": await storage.post_moved_to("soon"),
         "redirects": await storage.list_redirects(),
         "revisions": [await storage.list_revisions(post.id) for post in posts],
+        "trash": await storage.list_trash(),
+        "import sources": await _known_sources(storage),
     }
+
+
+async def _known_sources(storage: Any) -> dict[tuple[str, str], int]:
+    async with storage.merging() as writer:
+        known: dict[tuple[str, str], int] = await writer.known_sources(
+            "wordpress:https://old.example"
+        )
+        return known
 
 
 def members(path: Path) -> dict[str, bytes]:
@@ -264,11 +289,18 @@ async def test_round_trip_is_lossless(
         "media": 0,
         "menus": 1,
         "redirects": 1,
-        "revisions": 1,
+        "revisions": 1,  # the trashed post's is in its trash entry
+        "trash": 1,
+        "import_sources": 3,
         "settings": 0,
     }
 
     assert await everything(target) == await everything(source)
+    # The trashed post comes back from the moved site's trash, with its revision.
+    (entry,) = await target.storage.list_trash()
+    restored = await target.storage.restore_trashed(entry.id)
+    assert (restored.slug, restored.tag_names) == ("binned", ["Python"])
+    assert len(await target.storage.list_revisions(restored.id)) == 1
     post = await target.storage.get_post(facts["first"])
     assert post is not None
     assert (post.version, post.author, post.editor) == (3, "author-3", "editor.two")
@@ -305,7 +337,7 @@ async def test_reexport_gives_the_same_content(
     manifests = [json.loads(files.pop("manifest.json")) for files in (first, second)]
     assert first == second
     for manifest in manifests:
-        assert manifest["format"] == "cms-export" and manifest["version"] == 2
+        assert manifest["format"] == "cms-export" and manifest["version"] == 3
         del manifest["created_at"], manifest["source"]
     assert manifests[0] == manifests[1]
 
@@ -330,6 +362,8 @@ async def test_export_is_one_snapshot_and_the_archive_is_private(
         "menus.jsonl",
         "redirects.jsonl",
         "revisions.jsonl",
+        "trash.jsonl",
+        "import_sources.jsonl",
         "settings.jsonl",
     ]
     manifest = json.loads(files["manifest.json"])
@@ -479,11 +513,11 @@ async def test_an_export_from_a_newer_cms_or_with_unknown_fields_is_refused(
 
     def bump(files: dict[str, bytes]) -> None:
         manifest = json.loads(files["manifest.json"])
-        manifest["version"] = 3
+        manifest["version"] = 4
         files["manifest.json"] = json.dumps(manifest).encode()
 
     rebuild(path, newer, bump)
-    assert "format version 3, made by a newer cms" in await refused(empty_site, newer)
+    assert "format version 4, made by a newer cms" in await refused(empty_site, newer)
 
     plain = await open_site(
         site_dir, {"backend": "sqlite", "options": {"path": str(tmp_path / "plain.db")}}

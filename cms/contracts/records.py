@@ -348,5 +348,7 @@ RECORD_KINDS: tuple[str, ...] = (
     "menus",
     "redirects",
     "revisions",
+    "trash",
+    "import_sources",
     "settings",
 )

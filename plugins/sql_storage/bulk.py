@@ -43,6 +43,8 @@ class _Tables:
             "old_slugs": schema.old_slugs,
             "redirects": schema.redirects,
             "revisions": schema.revisions,
+            "trash": schema.trash,
+            "import_sources": schema.import_sources,
         }
 
     def columns(self, kind: str) -> list[Any]:

@@ -69,7 +69,7 @@ class _Manifest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     format: Literal["cms-export"]
-    version: Literal[1, 2]
+    version: Literal[1, 2, 3]
     created_at: AwareDatetime
     counts: dict[str, Annotated[int, Field(ge=0)]]
     checksums: dict[str, Annotated[str, Field(pattern=_SHA256.pattern)]]

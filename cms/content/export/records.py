@@ -38,9 +38,11 @@ from cms.contracts.fields import (
 from cms.core.site import Site
 
 FORMAT = "cms-export"
-#: 2 (cms 0.3): tags, pages, menus, scheduled posts, author profiles. Version 1 archives
-#: still import: what they lack takes its default.
-VERSION = 2
+#: 2 (cms 0.3): tags, pages, menus, scheduled posts, author profiles. 3: revisions, the
+#: trash and where imported posts came from (a cms reading 2 would refuse their files as
+#: unknown kinds; 3 tells it to upgrade). Older archives still import: what they lack
+#: takes its default.
+VERSION = 3
 MANIFEST = "manifest.json"
 MEDIA_DIR = "media"
 FILES = {kind: f"{kind}.jsonl" for kind in RECORD_KINDS}
@@ -237,6 +239,32 @@ class RevisionRecord(_Record):
     data: dict[str, JsonValue]
 
 
+class TrashRecord(_Record):
+    """A line of ``trash.jsonl``: a post in the trash, restorable until it is emptied."""
+
+    id: Id
+    post_id: Id
+    kind: Literal["post", "page"]
+    title: PostTitle
+    slug: PostSlug
+    status: Literal["draft", "published"]
+    trashed_at: Moment
+    trashed_by: Id | None = None
+    #: The post's row, tags, revisions and old slugs, as the storage keeps them.
+    data: dict[str, JsonValue]
+
+
+class ImportSourceRecord(_Record):
+    """A line of ``import_sources.jsonl``: what a post or user was in a site it was imported
+    from (``cms import --from``), so importing that file again here adds nothing."""
+
+    source: _text(300, 1, NO_CONTROL_CHARS)  # type: ignore[valid-type]
+    kind: Literal["post", "user"]
+    source_id: _text(100, 1, NO_CONTROL_CHARS)  # type: ignore[valid-type]
+    local_id: Id
+    imported_at: Moment
+
+
 class SettingRecord(_Record):
     """A line of ``settings.jsonl`` (reserved: no site setting lives in the database yet)."""
 
@@ -310,6 +338,8 @@ def _record_models(site: Site) -> dict[str, type[BaseModel]]:
         "menus": MenuRecord,
         "redirects": RedirectRecord,
         "revisions": RevisionRecord,
+        "trash": TrashRecord,
+        "import_sources": ImportSourceRecord,
         "settings": SettingRecord,
     }
 

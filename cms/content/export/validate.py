@@ -88,6 +88,9 @@ def validate_archive(archive: Archive, site: Site, supported: tuple[str, ...]) -
         "redirects": set(),
         "revision ids": set(),
         "revisions": set(),
+        "trash ids": set(),
+        "trashed posts": set(),
+        "import sources": set(),
     }
     # A post's image that is a media hash must name an image of the export (as a saved
     # post's must name an uploaded one); media come after posts, so they are checked last.
@@ -204,6 +207,19 @@ def _cross_check(kind: str, record: Any, seen: dict[str, set[Any]]) -> Iterator[
         yield from _links(seen, post_id=record.post_id)
         if record.user_id is not None and record.user_id not in seen["user ids"]:
             yield f"user_id {record.user_id} is not a user in this export"
+    elif kind == "trash":
+        yield from unique("trash ids", record.id, "trash id")
+        yield from unique("trashed posts", record.post_id, "trashed post")
+        # A post is in the trash or among the posts, never both.
+        if record.post_id in seen["post ids"]:
+            yield f"post_id {record.post_id} is a post of this export, not trashed"
+        if record.trashed_by is not None and record.trashed_by not in seen["user ids"]:
+            yield f"trashed_by {record.trashed_by} is not a user in this export"
+    elif kind == "import_sources":
+        # Its local_id may name a post or user deleted for good since: kept as it is, so
+        # the item is still known as imported (and not brought back by importing again).
+        key = (record.source, record.kind, record.source_id)
+        yield from unique("import sources", key, "import source")
     else:
         yield from unique("setting keys", record.key, "setting")
 
