@@ -71,6 +71,17 @@ ADMIN = [
     "/admin/account",
     "/admin/account/profile",  # a form's address asked with GET: the 405 page
 ]
+#: The writing pages (issue 15: history, comparison, delete, trash), checked besides in the
+#: dark scheme and on a phone's width (390 px), light and dark. The editor is checked so by
+#: tests/test_editor_browser.py.
+WRITING = [
+    "/admin/posts/1/history",
+    "/admin/posts/1/compare?from=1&to=current",
+    "/admin/posts/1/delete",
+    "/admin/trash",
+]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 720}
 
 
 def need_vnu() -> list[str]:
@@ -149,19 +160,21 @@ def visit(url: str, saved: Path) -> list[str]:
             page = context.new_page()
             page.set_default_timeout(15_000)
 
-            def check(path: str, scheme: str = "light") -> None:
+            def check(path: str, scheme: str = "light", width: int = 1280) -> None:
                 page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+                page.set_viewport_size(PHONE if width == PHONE["width"] else DESKTOP)
                 response = page.goto(url + path)
                 expected = STATUS.get(path, 200)
                 assert response is not None and response.status == expected, path
                 assert page.url == url + path, (path, page.url)  # not sent to sign in
-                if scheme == "light":
+                if scheme == "light" and width != PHONE["width"]:
                     name = path.strip("/").replace("/", "_").replace("?", "_") or "home"
                     (saved / f"{name}.html").write_bytes(response.body())
                 for violation in axe.run(page).response["violations"]:
                     targets = [node["target"] for node in violation["nodes"]][:3]
                     problems.append(
-                        f"{path} ({scheme}): {violation['id']}: {violation['help']} {targets}"
+                        f"{path} ({scheme}, {width} px): {violation['id']}: "
+                        f"{violation['help']} {targets}"
                     )
 
             for path in PUBLIC:
@@ -174,6 +187,10 @@ def visit(url: str, saved: Path) -> list[str]:
             page.wait_for_url(lambda address: "/login" not in address)
             for path in ADMIN:
                 check(path)
+            for path in WRITING:
+                check(path, "dark")
+                check(path, "light", PHONE["width"])
+                check(path, "dark", PHONE["width"])
             check(POST)  # a public page signed in: the admin bar, the forms' tokens
         finally:
             browser.close()
