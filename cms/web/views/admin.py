@@ -41,6 +41,7 @@ ADMIN_PAGE_SIZE = 50
 MAX_FIELD_BYTES = 2 * 1024 * 1024
 _NOTICES = {
     "deleted": "The post was moved to the trash.",
+    "restored": "The post was restored from the trash.",
     "saved": "The post was saved.",
     "preview-created": "A new preview link was made; an earlier one no longer works.",
     "preview-revoked": "The preview link was revoked: it no longer works.",
