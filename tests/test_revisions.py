@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import re
 import sys
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +204,56 @@ async def test_the_api_lists_shows_and_restores_revisions(editor: Client) -> Non
         f"/api/posts/{post_id}/revisions", headers={"Authorization": f"Bearer {other}"}
     )
     assert refused.status in (403, 404)
+
+
+def form_of(page: str) -> dict[str, str]:
+    """The text inputs and textareas of the post form as the page shows them."""
+    found = {
+        name: unescape(value)
+        for name, value in re.findall(r'<input[^>]* name="([a-z_]+)" value="([^"]*)"', page)
+    }
+    for name, value in re.findall(
+        r'<textarea[^>]* name="([a-z_]+)"[^>]*>\n?(.*?)</textarea>', page, re.S
+    ):
+        found[name] = unescape(value)
+    return found
+
+
+async def test_the_conflict_form_holds_both_changes_and_saving_keeps_them(editor: Client) -> None:
+    post_id = await new_post(editor, body="One\nTwo", meta_description="Old summary")
+    # Someone else changes the title and the plugin field (from version 1)...
+    theirs = await edit(editor, post_id, title="Their title", meta_description="Their summary")
+    assert theirs.status == 303
+    # ...while the author, who opened version 1, changed the text only.
+    mine = await edit(
+        editor, post_id, version="1", title="First", meta_description="Old summary",
+        body="One\nTwo, mine",
+    )  # fmt: skip
+    assert mine.status == 409
+    page = await mine.text()
+    assert page.count("you had not changed it, so theirs is now in the form") == 2
+    form = form_of(page)
+    assert form["title"] == "Their title" and form["meta_description"] == "Their summary"
+    assert form["body"] == "One\nTwo, mine" and form["version"] == "2"
+    # Saving the form as shown keeps both.
+    saved = await edit(
+        editor, post_id, **{k: form[k] for k in ("title", "meta_description", "body", "version")}
+    )
+    assert saved.status == 303
+    post = await site_of(editor).storage.get_post(post_id)
+    assert post is not None
+    assert (post.title, post.body, post.extra["meta_description"]) == (
+        "Their title",
+        "One\nTwo, mine",
+        "Their summary",
+    )
+
+
+async def test_a_field_both_changed_keeps_the_authors_and_shows_theirs(editor: Client) -> None:
+    post_id = await new_post(editor, body="One\nTwo")
+    assert (await edit(editor, post_id, body="One\nTwo, theirs")).status == 303
+    mine = await edit(editor, post_id, version="1", body="One\nTwo, mine")
+    assert mine.status == 409
+    page = await mine.text()
+    assert "you changed it too" in page and "<ins>Two, theirs</ins>" in page
+    assert form_of(page)["body"] == "One\nTwo, mine"

@@ -10,7 +10,6 @@ from multidict import MultiDict, MultiDictProxy
 
 from cms.content.posts import save_post
 from cms.content.rendering import render_body
-from cms.content.revisions import compare
 from cms.contracts import (
     ImageRejected,
     Kind,
@@ -19,7 +18,6 @@ from cms.contracts import (
     User,
     VersionConflict,
     reading_minutes,
-    snapshot_of,
     word_count_of,
 )
 from cms.contracts.fields import FieldValidationError
@@ -27,6 +25,7 @@ from cms.web.auth import allowed
 from cms.web.images import image_sets, store_upload
 from cms.web.uploads import UploadedFile, megabytes, read_page_form
 from cms.web.views.base import BaseView, decode_cursor, encode_cursor
+from cms.web.views.conflicts import conflict_report, merged_form
 
 __all__ = [
     "AdminPageListView",
@@ -349,37 +348,26 @@ class PostEditView(_PostFormView):
         except FieldValidationError as error:
             return await self.show_form(post, shown, error.errors, status=422)
         except VersionConflict as conflict:
-            shown["version"] = str(conflict.current.version)
+            current = conflict.current
+            form, taken, both = await merged_form(
+                self.site, current, expected, shown, self.form_from_post
+            )
+            form["version"] = str(current.version)
             return await self.show_form(
-                conflict.current,
-                shown,
+                current,
+                form,
                 {
                     "__all__": "Someone else saved this post while you were editing it. "
-                    "Nothing was saved: what they changed is shown below, your text is in "
-                    "the form. Choose what to keep, then save."
+                    "Nothing was saved yet: what they changed is shown below, and the form "
+                    "holds your changes and theirs. Check it, then save."
                 },
                 status=409,
-                conflict=await conflict_report(self.site, conflict.current, expected),
+                conflict=await conflict_report(
+                    self.site, current, expected, taken=taken, both=both
+                ),
             )
         except PostNotFound:
             raise web.HTTPNotFound(
                 reason="The post was deleted while you were editing it"
             ) from None
         raise self.after_save(saved)
-
-
-async def conflict_report(site: Any, current: Post, started: int | None) -> dict[str, Any]:
-    """What the post's other save changed since version ``started`` (the one the author
-    opened), field by field; ``changes`` is None when that version's revision is gone."""
-    revisions = await site.storage.list_revisions(current.id)
-    opened = next((r for r in revisions if r.version == started), None)
-    latest = revisions[0] if revisions else None
-    changes = None
-    if opened is not None:
-        changes = [c for c in compare(site, opened.data, snapshot_of(current)) if c.changed]
-    return {
-        "version": current.version,
-        "by": current.editor,
-        "changes": changes,
-        "latest": latest.number if latest is not None else 1,
-    }
