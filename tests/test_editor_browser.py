@@ -39,9 +39,12 @@ def site_url(sample_site: Path) -> Iterator[str]:
         yield url
 
 
-def signed_in(browser: Any, url: str, problems: list[str], **options: Any) -> Any:
-    """A new page signed in as the sample author; console errors (CSP violations among
-    them), page errors and failed responses go to ``problems``."""
+def signed_in(
+    browser: Any, url: str, problems: list[str], *, username: str = AUTHOR, **options: Any
+) -> Any:
+    """A new page (a browser context of its own) signed in as ``username`` (the sample
+    author unless said); console errors (CSP violations among them), page errors and failed
+    responses go to ``problems``."""
     page = browser.new_page(**options)
     page.set_default_timeout(15_000)
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
@@ -50,7 +53,7 @@ def signed_in(browser: Any, url: str, problems: list[str], **options: Any) -> An
         "response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None
     )
     page.goto(url + "/login")
-    page.fill("input[name=username]", AUTHOR)
+    page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(lambda address: "/login" not in address)
