@@ -6,6 +6,7 @@ The core never imports a concrete backend: plugins register backends (see the
 
 from __future__ import annotations
 
+from cms.contracts.autosaves import Autosave, Autosaves, autosave_slot
 from cms.contracts.backends import (
     Backend,
     ImageHandlerBackend,
@@ -108,6 +109,8 @@ __all__ = [
     "AdminMenuItem",
     "ApiToken",
     "AttemptCounter",
+    "Autosave",
+    "Autosaves",
     "Backend",
     "ChangeStamps",
     "Cursor",
@@ -170,6 +173,7 @@ __all__ = [
     "UserStore",
     "UsernameTaken",
     "VersionConflict",
+    "autosave_slot",
     "check_key",
     "excerpt_of",
     "parse_search",

@@ -25,6 +25,7 @@ from cms.web.views.admin import (
 )
 from cms.web.views.archives import AuthorView, TagListView, TagView
 from cms.web.views.auth import LoginView, LogoutView, SetupView
+from cms.web.views.autosave import AutosaveDiscardView, AutosaveView
 from cms.web.views.base import render_page
 from cms.web.views.feeds import feed_routes
 from cms.web.views.live_preview import LivePreviewView
@@ -93,6 +94,8 @@ def register_routes(cms: Any) -> list[web.RouteDef]:
         web.view("/admin/posts/{id:\\d+}/preview-link", PreviewLinkView, name="admin-preview-link"),
         web.view(TOKEN_ROUTE, PreviewView, name="preview"),
         web.view("/admin/preview", LivePreviewView, name="admin-live-preview"),
+        web.view("/admin/autosave", AutosaveView, name="admin-autosave"),
+        web.view("/admin/autosave/discard", AutosaveDiscardView, name="admin-autosave-discard"),
         web.view("/admin/posts/{id:\\d+}/compare", RevisionCompareView, name="admin-post-compare"),
         web.view(
             "/admin/posts/{id:\\d+}/revisions/{number:\\d+}/restore",

@@ -51,6 +51,8 @@ class Schema:
     redirects: Table
     revisions: Table
     preview_links: Table
+    #: Authors' unsaved editor forms (cms.contracts.autosaves).
+    autosaves: Table
     trash: Table
     #: What imports from other systems brought, by source id (``cms import --from``).
     import_sources: Table
@@ -290,6 +292,21 @@ def build_schema(fields: Iterable[PostField], *, postgres: bool = False) -> Sche
         Column("created_at", DateTime(timezone=True), nullable=False),
         Column("created_by", Integer, ForeignKey("cms_users.id", ondelete="SET NULL")),
     )
+    autosaves = Table(
+        "cms_autosaves",
+        metadata,
+        Column(
+            "user_id", Integer, ForeignKey("cms_users.id", ondelete="CASCADE"), primary_key=True
+        ),
+        # "post:<id>", or "new:post" / "new:page" before the first save.
+        Column("slot", String(40), primary_key=True),
+        Column("post_id", Integer, ForeignKey("cms_posts.id", ondelete="CASCADE")),
+        Column("kind", String(10), nullable=False),
+        Column("base_version", Integer),
+        Column("saved_at", DateTime(timezone=True), nullable=False),
+        # The editor form's values, as text (title, body, tags..., plugin fields).
+        Column("data", JSON, nullable=False),
+    )
     trash = Table(
         "cms_trash",
         metadata,
@@ -348,6 +365,7 @@ def build_schema(fields: Iterable[PostField], *, postgres: bool = False) -> Sche
         redirects=redirects,
         revisions=revisions,
         preview_links=preview_links,
+        autosaves=autosaves,
         trash=trash,
         import_sources=import_sources,
         search=search,

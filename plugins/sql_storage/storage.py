@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from cms import PostField
 
 from .attempts import AttemptQueries
+from .autosaves import AutosaveQueries
 from .bulk import BulkTransfer
 from .coalesce import ReadCoalescer
 from .engine import ping_on_checkout, prepare_sqlite
@@ -54,6 +55,7 @@ class SqlStorage(
     RedirectQueries,
     RevisionQueries,
     PreviewQueries,
+    AutosaveQueries,
     TrashQueries,
     SearchQueries,
     UserQueries,

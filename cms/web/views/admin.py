@@ -11,6 +11,7 @@ from multidict import MultiDict, MultiDictProxy
 from cms.content.posts import save_post
 from cms.content.rendering import render_body
 from cms.contracts import (
+    Autosave,
     ImageRejected,
     Kind,
     Post,
@@ -24,6 +25,7 @@ from cms.contracts.fields import FieldValidationError
 from cms.web.auth import allowed
 from cms.web.images import image_sets, store_upload
 from cms.web.uploads import UploadedFile, megabytes, read_page_form
+from cms.web.views.autosave import autosave_offer, forget_autosaves, with_autosave
 from cms.web.views.base import BaseView, decode_cursor, encode_cursor
 from cms.web.views.conflicts import conflict_report, merged_form
 
@@ -39,6 +41,7 @@ ADMIN_PAGE_SIZE = 50
 #: Largest text field of the post form: a maximal body (500,000 characters) in UTF-8.
 MAX_FIELD_BYTES = 2 * 1024 * 1024
 _NOTICES = {
+    "autosave": "Your unsaved changes are back in the form: check them, then save.",
     "deleted": "The post was moved to the trash.",
     "restored": "The post was restored from the trash.",
     "saved": "The post was saved.",
@@ -228,6 +231,7 @@ class _PostFormView(BaseView):
         status: int = 200,
         notice: str | None = None,
         conflict: dict[str, Any] | None = None,
+        autosave: Autosave | None = None,
     ) -> web.Response:
         router = self.request.app.router
         images = self.site.images
@@ -255,6 +259,7 @@ class _PostFormView(BaseView):
                 else [],
                 "timezone": self.site.settings.site.timezone,
                 "conflict": conflict,
+                "autosave": autosave,
                 "preview_link": await self._preview_link(post),
                 "stats": await self._body_stats(post, form, kind),
             },
@@ -295,7 +300,12 @@ class PostCreateView(_PostFormView):
     """``/admin/posts/new``."""
 
     async def get(self) -> web.Response:
-        return await self.show_form(None, self.form_from_post(None), {})
+        form = self.form_from_post(None)
+        kept = await autosave_offer(self, None, self.kind)
+        if kept is not None and self.request.query.get("autosave") == "restore":
+            form = with_autosave(form, kept, None)
+            return await self.show_form(None, form, {}, notice=_NOTICES["autosave"])
+        return await self.show_form(None, form, {}, autosave=kept)
 
     async def post(self) -> web.Response:
         user = await self.authorize("posts.create" if self.kind == "post" else "pages.manage")
@@ -307,6 +317,7 @@ class PostCreateView(_PostFormView):
             post = await save_post(self.site, self.request, values, user=user, kind=self.kind)
         except FieldValidationError as error:
             return await self.show_form(None, shown, error.errors, status=422)
+        await forget_autosaves(self, post, created=True)
         raise self.after_save(post)
 
 
@@ -323,7 +334,12 @@ class PostEditView(_PostFormView):
     async def get(self) -> web.Response:
         post = await self.load()
         notice = _NOTICES.get(self.request.query.get("notice", ""))
-        return await self.show_form(post, self.form_from_post(post), {}, notice=notice)
+        form = self.form_from_post(post)
+        kept = await autosave_offer(self, post, post.kind)
+        if kept is not None and self.request.query.get("autosave") == "restore":
+            form = with_autosave(form, kept, post)
+            return await self.show_form(post, form, {}, notice=_NOTICES["autosave"])
+        return await self.show_form(post, form, {}, notice=notice, autosave=kept)
 
     async def post(self) -> web.Response:
         post = await self.load()
@@ -370,4 +386,5 @@ class PostEditView(_PostFormView):
             raise web.HTTPNotFound(
                 reason="The post was deleted while you were editing it"
             ) from None
+        await forget_autosaves(self, saved, created=False)
         raise self.after_save(saved)
