@@ -15,6 +15,7 @@ from aiohttp import web
 from cms.core.hookspecs import hookimpl
 from cms.web.api.errors import ApiHTTPError
 from cms.web.api.fragments import PostJson
+from cms.web.api.lists import PageCollectionView, PostCollectionView, TagCollectionView
 from cms.web.api.media_endpoints import MediaItemView, MediaUploadView
 from cms.web.api.openapi import build_openapi
 from cms.web.api.revision_endpoints import revision_routes
@@ -24,11 +25,8 @@ from cms.web.api.views import (
     OPENAPI_KEY,
     POST_JSON_KEY,
     OpenApiView,
-    PageCollectionView,
     PageItemView,
-    PostCollectionView,
     PostItemView,
-    TagCollectionView,
 )
 from cms.web.views.tokens import TokenListView, TokenRevokeView
 
