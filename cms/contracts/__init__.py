@@ -35,7 +35,7 @@ from cms.contracts.excerpt import (
 from cms.contracts.fields import PostField, Text
 from cms.contracts.images import ImageHandler
 from cms.contracts.importing import UNUSABLE_PASSWORD, ImportTarget, ImportWriter
-from cms.contracts.media import MEDIA_KEY, MediaStore, check_key
+from cms.contracts.media import MEDIA_IN_TEXT, MEDIA_KEY, MediaStore, check_key, media_in_text
 from cms.contracts.previews import PreviewLink, PreviewLinks
 from cms.contracts.records import (
     MAX_ID,
@@ -99,6 +99,7 @@ from cms.contracts.trash import TrashCan, TrashedPost
 
 __all__ = [
     "MAX_ID",
+    "MEDIA_IN_TEXT",
     "MEDIA_KEY",
     "MENUS",
     "RECORD_KINDS",
@@ -176,6 +177,7 @@ __all__ = [
     "autosave_slot",
     "check_key",
     "excerpt_of",
+    "media_in_text",
     "parse_search",
     "plain_text_of",
     "reading_minutes",

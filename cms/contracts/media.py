@@ -18,10 +18,21 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-__all__ = ["MEDIA_KEY", "MediaStore", "check_key"]
+__all__ = ["MEDIA_IN_TEXT", "MEDIA_KEY", "MediaStore", "check_key", "media_in_text"]
 
 #: A key: folders and a file name with an extension; nothing that could leave a folder.
 MEDIA_KEY = re.compile(r"^(?:[A-Za-z0-9_-]+/)*[A-Za-z0-9_-]+\.[A-Za-z0-9]{1,8}$")
+
+
+#: An image of the media library named in a post's Markdown, ``![alt](media:<hash>)``: the
+#: content hash of the image (what a post's cover holds too).
+MEDIA_IN_TEXT = re.compile(r"media:([0-9a-f]{64})")
+
+
+def media_in_text(body: str) -> set[str]:
+    """The content hashes of the media library's images a post's Markdown names. Storage
+    keeps them with the post, so an image used in a text is never deleted from under it."""
+    return set(MEDIA_IN_TEXT.findall(body)) if "media:" in body else set()
 
 
 def check_key(key: str) -> str:

@@ -53,6 +53,8 @@ class Schema:
     preview_links: Table
     #: Authors' unsaved editor forms (cms.contracts.autosaves).
     autosaves: Table
+    #: The media library's images each post's text names (``media:<hash>``), by hash.
+    post_media: Table
     trash: Table
     #: What imports from other systems brought, by source id (``cms import --from``).
     import_sources: Table
@@ -292,6 +294,15 @@ def build_schema(fields: Iterable[PostField], *, postgres: bool = False) -> Sche
         Column("created_at", DateTime(timezone=True), nullable=False),
         Column("created_by", Integer, ForeignKey("cms_users.id", ondelete="SET NULL")),
     )
+    post_media = Table(
+        "cms_post_media",
+        metadata,
+        Column(
+            "post_id", Integer, ForeignKey("cms_posts.id", ondelete="CASCADE"), primary_key=True
+        ),
+        Column("content_hash", String(64), primary_key=True),
+        Index("ix_cms_post_media_hash", "content_hash"),
+    )
     autosaves = Table(
         "cms_autosaves",
         metadata,
@@ -366,6 +377,7 @@ def build_schema(fields: Iterable[PostField], *, postgres: bool = False) -> Sche
         revisions=revisions,
         preview_links=preview_links,
         autosaves=autosaves,
+        post_media=post_media,
         trash=trash,
         import_sources=import_sources,
         search=search,

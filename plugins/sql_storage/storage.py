@@ -28,6 +28,7 @@ from .media_rows import MediaQueries
 from .merging import ImportMerging
 from .migrating import SchemaMigrations
 from .pg_reads import PostgresReadPool
+from .post_media import PostMediaUses
 from .post_reads import PostReads
 from .post_writes import PostWrites
 from .prepared import PreparedRead
@@ -58,6 +59,7 @@ class SqlStorage(
     AutosaveQueries,
     TrashQueries,
     SearchQueries,
+    PostMediaUses,
     UserQueries,
     AttemptQueries,
     TokenQueries,
