@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
@@ -180,16 +180,18 @@ class MediaQueries(StorageParts):
         async with self._reading() as conn:
             for start in range(0, len(wanted), _HASH_BATCH):
                 batch = wanted[start : start + _HASH_BATCH]
-                rows = await conn.execute(self._usage_query(batch))
-                for image, post_id, title in rows:
+                rows = (await conn.execute(self._usage_query(batch))).all()
+                for image, post_id, title in _users_of(rows, batch):
                     usage.setdefault(image, []).append((post_id, title))
         return usage
 
     def _usage_query(self, content_hashes: Sequence[str]) -> Select[Any]:
+        # A post uses an image as its cover, or in its text as ``![alt](media:<hash>)``.
         posts = self.schema.posts
+        in_text = [posts.c.body.contains(f"media:{value}") for value in content_hashes]
         return (
-            select(posts.c.image, posts.c.id, posts.c.title)
-            .where(posts.c.image.in_(content_hashes))
+            select(posts.c.image, posts.c.body, posts.c.id, posts.c.title)
+            .where(or_(posts.c.image.in_(content_hashes), *in_text))
             .order_by(posts.c.id)
         )
 
@@ -206,8 +208,20 @@ class MediaQueries(StorageParts):
             found = self._to_media(row)
             # In the same transaction as the delete: a post that took the image since the
             # page was shown keeps it.
-            used = (await conn.execute(self._usage_query([found.content_hash]))).all()
+            rows = (await conn.execute(self._usage_query([found.content_hash]))).all()
+            used = _users_of(rows, [found.content_hash])
             if used:
                 raise MediaInUse(found, [(post_id, title) for _, post_id, title in used])
             await conn.execute(media.delete().where(media.c.id == media_id))
         return found
+
+
+def _users_of(rows: Sequence[Any], content_hashes: Sequence[str]) -> list[tuple[str, int, str]]:
+    """``(hash, post id, title)`` for each post of the usage query and each of the images it
+    uses, by post id: the query finds the posts, this says which image each one uses."""
+    found: list[tuple[str, int, str]] = []
+    for image, body, post_id, title in rows:
+        for value in content_hashes:
+            if image == value or f"media:{value}" in (body or ""):
+                found.append((value, post_id, title))
+    return found
