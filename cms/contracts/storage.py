@@ -331,8 +331,9 @@ class MediaLibrary(Protocol):
 
     async def delete_media(self, media_id: int) -> Media | None:
         """Delete a media row if no post uses it (as ``media_usage`` counts), in one
-        transaction; return the deleted row (its files are the caller's to remove), None when there is no such row, or
-        raise MediaInUse naming the posts that use it (nothing changed then)."""
+        transaction; return the deleted row (its files are the caller's to remove), None
+        when there is no such row, or raise MediaInUse naming the posts that use it
+        (nothing changed then)."""
         ...
 
 
