@@ -33,6 +33,7 @@ __all__ = [
     "MEDIA_IMAGE",
     "footnote_prefix",
     "media_hashes",
+    "media_markdown",
     "render_body",
     "render_markdown",
     "sanitize_html",
@@ -188,6 +189,13 @@ def footnote_prefix(post: Mapping[str, Any]) -> str:
 def media_hashes(body: str) -> set[str]:
     """The content hashes of the media library's images a Markdown body names."""
     return set(MEDIA_IMAGE.findall(body))
+
+
+def media_markdown(content_hash: str, alt: str) -> str:
+    """The Markdown for an image of the media library, with its alt text."""
+    alt = " ".join(alt.split())
+    escaped = re.sub(r"([\\\[\]])", r"\\\1", alt)
+    return f"![{escaped}](media:{content_hash})"
 
 
 def render_markdown(
