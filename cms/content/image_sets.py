@@ -16,7 +16,7 @@ from cms.contracts import Media, MediaStore, Rendition
 if TYPE_CHECKING:
     from cms.core.site import Site
 
-__all__ = ["ImageSet", "image_set", "image_sets"]
+__all__ = ["ImageSet", "image_set", "image_set_of", "image_sets"]
 
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 
@@ -58,13 +58,25 @@ class ImageSet:
 
 def image_set(store: MediaStore, media: Media) -> ImageSet:
     """A media row with its rendition URLs, for templates."""
+    return image_set_of(store, media.content_hash, media.width, media.height, media.renditions)
+
+
+def image_set_of(
+    store: MediaStore,
+    content_hash: str,
+    width: int,
+    height: int,
+    renditions: Iterable[Rendition],
+) -> ImageSet:
+    """An image with its rendition URLs, from its parts (a media row's, or an export's
+    media record's before the row exists)."""
     by_format: dict[str, list[Rendition]] = {}
-    for rendition in media.renditions:
+    for rendition in renditions:
         by_format.setdefault(rendition.format, []).append(rendition)
     return ImageSet(
-        content_hash=media.content_hash,
-        width=media.width,
-        height=media.height,
+        content_hash=content_hash,
+        width=width,
+        height=height,
         renditions={
             kind: tuple((store.url(r.key), r.width, r.height) for r in sorted(files, key=_by_width))
             for kind, files in by_format.items()

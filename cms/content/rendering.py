@@ -206,15 +206,28 @@ def render_markdown(
     return sanitize_html(_markdown.render(body, {"docId": prefix, "cms_images": images or {}}))
 
 
-async def render_body(site: Site, body: str, post: Mapping[str, Any]) -> str:
+async def render_body(
+    site: Site,
+    body: str,
+    post: Mapping[str, Any],
+    *,
+    images: Mapping[str, ImageSet] | None = None,
+) -> str:
     """A post's HTML: the first ``render_post_body`` plugin result, else Markdown, then
-    through every ``filter_post_html`` plugin in turn; always sanitized."""
+    through every ``filter_post_html`` plugin in turn; always sanitized.
+
+    The media library's images the body names are looked up in the site's storage, or in
+    ``images`` (by content hash) when given: an import renders before its rows exist."""
     html = await site.plugins.first(hookspecs.render_post_body, body=body, post=post, cms=site)
     prefix = footnote_prefix(post)
     if html is not None:
         html = sanitize_html(str(html))
     else:
-        images = await image_sets(site, media_hashes(body))
+        named = media_hashes(body)
+        if images is None:
+            images = await image_sets(site, named)
+        else:
+            images = {key: found for key, found in images.items() if key in named}
         if len(body) <= _INLINE_LIMIT:
             html = render_markdown(body, prefix, images)
         else:
