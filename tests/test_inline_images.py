@@ -245,3 +245,37 @@ async def test_a_pasted_image_renders_as_a_picture_and_cannot_be_deleted(
     assert refused.status == 409
     assert "Doors" in await refused.text()
     assert await site_of(client).storage.get_media(media.id) == media
+
+
+async def test_the_cover_can_be_picked_from_the_library_without_javascript(
+    site_client: Client,
+) -> None:
+    client = site_client
+    token = await csrf_from(client, "/admin/posts/new")
+    first = await (await upload(client, photo(640, 480, seed=3), "first.jpg", token)).json()
+    second = await (await upload(client, photo(640, 480, seed=4), "second.jpg", token)).json()
+    form = await (await client.get("/admin/posts/new")).text()
+    options = re.findall(r'<option value="([0-9a-f]{64})">([^<]*)</option>', form)
+    assert options == [
+        (second["hash"], "second.jpg (640×480)"),  # noqa: RUF001 - the page's own sign
+        (first["hash"], "first.jpg (640×480)"),  # noqa: RUF001
+    ]
+    response = await create_post(client, title="Picked", image_pick=first["hash"])
+    assert response.status == 303
+    post = (await site_of(client).storage.list_posts(limit=1))[0]
+    assert post.image == first["hash"]
+    # Editing without picking keeps it (image_key); picking another replaces it.
+    edit = f"/admin/posts/{post.id}/edit"
+    page = await (await client.get(edit)).text()
+    assert "Keep the current cover" in page
+    data = {
+        "title": "Picked",
+        "body": "Hello",
+        "status": "published",
+        "version": str(post.version),
+        "image_key": first["hash"],
+        "image_pick": second["hash"],
+        "csrf_token": await csrf_from(client, edit),
+    }
+    assert (await client.post(edit, data=data, allow_redirects=False)).status == 303
+    assert (await site_of(client).storage.get_post(post.id)).image == second["hash"]  # type: ignore[union-attr]
