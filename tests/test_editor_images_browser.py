@@ -48,6 +48,18 @@ def give(page: Any, kind: str, data: bytes, name: str, mime: str) -> None:
     assert page.evaluate(GIVE_FILE, [kind, encoded, name, mime]) is True
 
 
+def assert_accessible(page: Any, what: str) -> None:
+    """axe-core finds nothing wrong with the page as it is (a dialog open)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    violations = [
+        f"{what}: {violation['id']}: {violation['help']} "
+        f"{[node['target'] for node in violation['nodes']][:3]}"
+        for violation in Axe().run(page).response["violations"]
+    ]
+    assert not violations, "\n".join(violations)
+
+
 def test_a_pasted_image_becomes_a_picture_with_srcset(site_url: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -133,12 +145,14 @@ def test_pick_from_the_library_for_the_text_and_the_cover(site_url: str) -> None
             page.get_by_role("button", name="From library").click()
             picker = page.get_by_role("dialog", name="Choose an image to insert")
             expect(picker).to_be_visible()
+            assert_accessible(page, "the picker")
             choice = picker.get_by_role(
                 "button", name=re.compile(r"^harbour\.jpg \(900\u00d7600\)")
             )
             expect(choice).to_be_focused()  # the newest first, keyboard ready
             page.keyboard.press("Enter")
             expect(picker).to_be_hidden()
+            assert_accessible(page, "the alt text dialog")
             page.get_by_label("Alt text").fill("The harbour at dawn")
             page.keyboard.press("Enter")  # the alt text dialog's default button: Insert
             expect(dialog).to_be_hidden()
