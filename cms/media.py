@@ -1,6 +1,7 @@
 """The media library's helpers for plugins: templates' image helpers (from
 :mod:`cms.web.images`), and :class:`ScratchFolder` for media stores."""
 
+from cms.content.post_images import rerender_posts_using
 from cms.core.scratch import ScratchFolder
 from cms.web.images import (
     IMAGE_SETS_VAR,
@@ -26,5 +27,6 @@ __all__ = [
     "image_srcset",
     "image_url",
     "picture",
+    "rerender_posts_using",
     "store_upload",
 ]

@@ -765,6 +765,48 @@ async def test_media_rows_and_files_round_trip(
     assert not list((site_dir / "media-b" / ".tmp").iterdir())
 
 
+async def test_images_in_a_posts_text_survive_an_import(
+    site_dir: Path, storage_settings: dict[str, Any], sites: list[Site], tmp_path: Path
+) -> None:
+    """The import renders posts before it writes the media rows: the archive's own media
+    records stand in, so ``![alt](media:<hash>)`` is a <picture> on the new site too."""
+    from cms.content.posts import save_post
+    from cms.web.images import store_upload
+    from cms.web.uploads import UploadedFile
+    from tests.image_files import photo
+
+    source = await media_site(
+        site_dir, {"backend": "sqlite", "options": {"path": str(tmp_path / "i.db")}}, "media-a"
+    )
+    sites.append(source)
+    writer = await source.storage.create_user("Writer", "x" * 20, "author")
+    assert source.images is not None
+    await source.images.open()
+    try:
+        data = photo(900, 500)
+        path = source.images.store.temporary_path(".upload")
+        path.write_bytes(data)
+        upload = UploadedFile(path, "p.jpg", len(data), hashlib.sha256(data).hexdigest())
+        media = await store_upload(source, upload, uploader=writer)
+    finally:
+        await source.images.close()
+    body = f"Look.\n\n![A harbour](media:{media.content_hash})"
+    saved = await save_post(
+        source, None, {"title": "Harbour", "body": body, "status": "published"}, user=writer
+    )
+    assert "<picture>" in saved.html
+    archive = tmp_path / "inline.tar.gz"
+    await export_site(source, archive)
+
+    target = await media_site(site_dir, storage_settings, "media-b")
+    sites.append(target)
+    await import_site(target, archive)
+    imported = await target.storage.get_post(saved.id)
+    assert imported is not None
+    assert imported.html == saved.html
+    assert 'alt="A harbour"' in imported.html and " 900w" in imported.html
+
+
 async def test_an_export_missing_a_media_file_imports_nothing(
     site_dir: Path, sites: list[Site], tmp_path: Path
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from pathlib import Path
 
@@ -152,3 +153,50 @@ async def test_sweep_removes_only_old_files_that_no_image_uses(
     assert files(media) == used | {young.relative_to(media).as_posix(), "README"}
     # Every image still shows: its files are all there.
     assert len(await media_of(settings)) == 2
+
+
+async def test_rebuild_renders_the_posts_showing_an_image_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A post's stored HTML names its in-text images' renditions (``media:<hash>``): after
+    the rebuild it names the new ones, so it never points at the removed files."""
+    from cms.content.posts import save_post
+
+    monkeypatch.setenv("CMS_SECRET_KEY", TEST_SECRET_KEY)
+    settings = write_settings(tmp_path, SETTINGS.format(widths="[320, 800]"))
+    data = photo(1000, 600, seed=3)
+    await upload_into(settings, ("a.jpg", data))
+    content_hash = hashlib.sha256(data).hexdigest()
+
+    async def post_html(save: bool) -> tuple[str, int]:
+        site = Site(load_settings(settings))
+        await site.configure()
+        await site.storage.open()
+        try:
+            if save:
+                values = {
+                    "title": "Shown",
+                    "body": f"![A](media:{content_hash})",
+                    "status": "published",
+                }
+                await save_post(site, None, values, user=None)
+                await save_post(site, None, {"title": "Plain", "body": "Text"}, user=None)
+            post = await site.storage.get_post_by_slug("shown")
+            assert post is not None
+            return post.html, post.version
+        finally:
+            await site.storage.close()
+
+    before, version = await post_html(save=True)
+    assert " 800w" in before
+    settings.write_text(SETTINGS.format(widths="[480, 960]"), encoding="utf-8")
+    result = run_cms("images", "rebuild", "--settings", settings, cwd=tmp_path, env=cms_env())
+    assert result.returncode == 0, output_of(result)
+    assert "Rendered 1 post(s) showing them again." in result.stdout
+    after, new_version = await post_html(save=False)
+    assert " 960w" in after and " 800w" not in after
+    assert new_version == version + 1
+    urls = re.findall(r'(?:src|srcset)="([^" ]+)', after)
+    assert len(urls) == 3  # two sources' first files, and the img
+    for url in urls:
+        assert (tmp_path / "media" / url.removeprefix("/media/")).is_file(), url

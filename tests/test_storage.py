@@ -753,3 +753,26 @@ async def test_media_usage_and_delete_only_when_unused(storage: SqlStorage) -> N
     assert [m.id for m in await storage.list_media(newest_first=True)] == [third.id, used.id]
     newest = await storage.list_media(newest_first=True, after_id=third.id)
     assert [m.id for m in newest] == [used.id]
+
+
+async def test_an_image_in_a_posts_text_counts_as_use(storage: SqlStorage) -> None:
+    from cms.contracts import MediaInUse
+
+    inline = await storage.create_media(
+        stored_image("in", 320), original_name="a", uploader_id=None
+    )
+    cover = await storage.create_media(stored_image("co", 320), original_name="b", uploader_id=None)
+    text = f"![A door](media:{inline.content_hash})"
+    both = await new_post(storage, "Both", image=cover.content_hash, body=text)
+    only_text = await new_post(storage, "Text", body=f"Before\n\n{text}")
+    await new_post(storage, "Plain", body=f"media:{cover.content_hash[:10]}")
+
+    usage = await storage.media_usage([inline.content_hash, cover.content_hash])
+    assert usage == {
+        inline.content_hash: [(both.id, "Both"), (only_text.id, "Text")],
+        cover.content_hash: [(both.id, "Both")],
+    }
+    with pytest.raises(MediaInUse) as refused:
+        await storage.delete_media(inline.id)
+    assert refused.value.posts == [(both.id, "Both"), (only_text.id, "Text")]
+    assert await storage.get_media(inline.id) == inline

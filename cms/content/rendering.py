@@ -4,6 +4,10 @@ Beyond CommonMark: tables, strikethrough, footnotes, task lists and bare links
 (markdown-it-py's own plugins: ``mdit-py-plugins`` and ``linkify-it-py``). Footnote ids
 carry the post's slug (``fn-<slug>-1``), so two posts on one page never share an id; task
 list checkboxes come out disabled, inside a ``<label>`` with their text.
+
+An image of the media library is written ``![alt text](media:<content hash>)``: it comes out
+as a ``<picture>`` with the WebP and JPEG (PNG, GIF) renditions as ``srcset``, like a cover.
+An unknown hash leaves only the alt text; any other image stays a plain ``<img>``.
 """
 
 from __future__ import annotations
@@ -19,12 +23,28 @@ from markdown_it.token import Token
 from mdit_py_plugins.footnote import footnote_plugin
 from mdit_py_plugins.tasklists import tasklists_plugin
 
+from cms.content.image_sets import ImageSet, image_sets
+from cms.contracts import MEDIA_IN_TEXT, media_in_text
 from cms.core import hookspecs
 
 if TYPE_CHECKING:
     from cms.core.site import Site
 
-__all__ = ["footnote_prefix", "render_body", "render_markdown", "sanitize_html"]
+__all__ = [
+    "MEDIA_IMAGE",
+    "footnote_prefix",
+    "media_hashes",
+    "media_markdown",
+    "render_body",
+    "render_markdown",
+    "sanitize_html",
+]
+
+#: An image of the media library in a post's Markdown: ``media:`` and its content hash
+#: (the contract's pattern: storage notes the same hashes as the post's uses).
+MEDIA_IMAGE = MEDIA_IN_TEXT
+#: What an in-text image is laid out at: the text column, or the screen when narrower.
+_BODY_SIZES = "(min-width: 48rem) 48rem, 100vw"
 
 # Bodies longer than this are rendered in a thread so a huge post never stalls the loop.
 _INLINE_LIMIT = 20_000
@@ -43,6 +63,47 @@ def _footnote_backref(
     )
 
 
+def _escape(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )
+
+
+def _picture(found: ImageSet, alt: str, title: str) -> str:
+    fallback = found.fallback_format
+    if fallback is None:
+        return _escape(alt)
+    widest = found.renditions[fallback][-1]
+    sources = "".join(
+        f'<source type="image/{kind}" srcset="{_escape(found.srcset(kind))}" sizes="{_BODY_SIZES}">'
+        for kind in ("webp", fallback)
+        if found.renditions.get(kind)
+    )
+    title_attribute = f' title="{_escape(title)}"' if title else ""
+    return (
+        f'<picture>{sources}<img src="{_escape(found.url(800, fallback))}" width="{widest[1]}" '
+        f'height="{widest[2]}" alt="{_escape(alt)}"{title_attribute} loading="lazy"></picture>'
+    )
+
+
+def _image(
+    self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Mapping[str, Any]
+) -> str:
+    """``media:<hash>`` images as a ``<picture>`` of their renditions; others as markdown-it
+    writes them."""
+    token = tokens[idx]
+    source = str(token.attrGet("src") or "")
+    if not source.startswith("media:"):
+        return str(self.image(tokens, idx, options, env))
+    alt = self.renderInlineAsText(token.children or [], options, env)
+    match = MEDIA_IMAGE.fullmatch(source)
+    found = env.get("cms_images", {}).get(match.group(1)) if match else None
+    if found is None:
+        # Deleted, or never was: the words stand in for the picture.
+        return _escape(alt)
+    return _picture(found, alt, str(token.attrGet("title") or ""))
+
+
 _markdown = (
     MarkdownIt("commonmark", {"html": True, "linkify": True})
     .enable(["table", "strikethrough", "linkify"])
@@ -51,6 +112,7 @@ _markdown = (
     .use(tasklists_plugin, label=True)
 )
 _markdown.add_render_rule("footnote_anchor", _footnote_backref)
+_markdown.add_render_rule("image", _image)
 
 _TAGS = nh3.ALLOWED_TAGS | {
     "figure",
@@ -126,22 +188,54 @@ def footnote_prefix(post: Mapping[str, Any]) -> str:
     return slug or "post"
 
 
-def render_markdown(body: str, prefix: str = "post") -> str:
-    """Markdown source to sanitized HTML; footnote ids are ``fn-<prefix>-<n>``."""
-    return sanitize_html(_markdown.render(body, {"docId": prefix}))
+def media_hashes(body: str) -> set[str]:
+    """The content hashes of the media library's images a Markdown body names."""
+    return media_in_text(body)
 
 
-async def render_body(site: Site, body: str, post: Mapping[str, Any]) -> str:
+def media_markdown(content_hash: str, alt: str) -> str:
+    """The Markdown for an image of the media library, with its alt text."""
+    alt = " ".join(alt.split())
+    escaped = re.sub(r"([\\\[\]])", r"\\\1", alt)
+    return f"![{escaped}](media:{content_hash})"
+
+
+def render_markdown(
+    body: str, prefix: str = "post", images: Mapping[str, ImageSet] | None = None
+) -> str:
+    """Markdown source to sanitized HTML; footnote ids are ``fn-<prefix>-<n>``; ``images``
+    are the media library's images the body names, by content hash."""
+    return sanitize_html(_markdown.render(body, {"docId": prefix, "cms_images": images or {}}))
+
+
+async def render_body(
+    site: Site,
+    body: str,
+    post: Mapping[str, Any],
+    *,
+    images: Mapping[str, ImageSet] | None = None,
+) -> str:
     """A post's HTML: the first ``render_post_body`` plugin result, else Markdown, then
-    through every ``filter_post_html`` plugin in turn; always sanitized."""
+    through every ``filter_post_html`` plugin in turn; always sanitized.
+
+    The media library's images the body names are looked up in the site's storage, or in
+    ``images`` (by content hash) when given: an import renders before its rows exist."""
     html = await site.plugins.first(hookspecs.render_post_body, body=body, post=post, cms=site)
     prefix = footnote_prefix(post)
     if html is not None:
         html = sanitize_html(str(html))
-    elif len(body) <= _INLINE_LIMIT:
-        html = render_markdown(body, prefix)
     else:
-        html = await asyncio.get_running_loop().run_in_executor(None, render_markdown, body, prefix)
+        named = media_hashes(body)
+        if images is None:
+            images = await image_sets(site, named)
+        else:
+            images = {key: found for key, found in images.items() if key in named}
+        if len(body) <= _INLINE_LIMIT:
+            html = render_markdown(body, prefix, images)
+        else:
+            html = await asyncio.get_running_loop().run_in_executor(
+                None, render_markdown, body, prefix, images
+            )
     if not site.plugins.implements(hookspecs.filter_post_html):
         return str(html)
     filtered = await site.plugins.chain(hookspecs.filter_post_html, html=html, post=post, cms=site)

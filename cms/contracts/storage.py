@@ -324,14 +324,16 @@ class MediaLibrary(Protocol):
         ...
 
     async def media_usage(self, content_hashes: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
-        """The posts whose ``image`` is each of these content hashes, as ``(post id,
-        title)`` by id, in one query per batch; hashes no post uses are left out."""
+        """The posts that use each of these content hashes, as their ``image`` or in their
+        ``body`` (``media:<hash>``), as ``(post id, title)`` by id, in one query per batch;
+        hashes no post uses are left out."""
         ...
 
     async def delete_media(self, media_id: int) -> Media | None:
-        """Delete a media row if no post uses it, in one transaction; return the deleted
-        row (its files are the caller's to remove), None when there is no such row, or
-        raise MediaInUse naming the posts that use it (nothing changed then)."""
+        """Delete a media row if no post uses it (as ``media_usage`` counts), in one
+        transaction; return the deleted row (its files are the caller's to remove), None
+        when there is no such row, or raise MediaInUse naming the posts that use it
+        (nothing changed then)."""
         ...
 
 

@@ -27,6 +27,7 @@ from cms.web.views.archives import AuthorView, TagListView, TagView
 from cms.web.views.auth import LoginView, LogoutView, SetupView
 from cms.web.views.autosave import AutosaveDiscardView, AutosaveView
 from cms.web.views.base import render_page
+from cms.web.views.editor_media import EditorImageChoicesView, EditorImageUploadView
 from cms.web.views.feeds import feed_routes
 from cms.web.views.live_preview import LivePreviewView
 from cms.web.views.media_library import MediaDeleteView, MediaLibraryView
@@ -111,6 +112,8 @@ def register_routes(cms: Any) -> list[web.RouteDef]:
         web.view("/admin/trash", TrashView, name="admin-trash"),
         web.view("/admin/media", MediaLibraryView, name="admin-media"),
         web.view("/admin/media/{id:\\d+}/delete", MediaDeleteView, name="admin-media-delete"),
+        web.view("/admin/media/upload", EditorImageUploadView, name="admin-media-upload"),
+        web.view("/admin/media/choices", EditorImageChoicesView, name="admin-media-choices"),
         web.view("/admin/users", UserListView, name="admin-users"),
         web.view("/admin/users/{id:\\d+}", UserEditView, name="admin-user-edit"),
         web.view("/admin/account", AccountView, name="admin-account"),

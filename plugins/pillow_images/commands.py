@@ -16,7 +16,7 @@ import click
 
 from cms.cli_options import fail, run_or_fail, settings_option
 from cms.contracts import DependencyUnavailable, ImageRejected, Media, SchemaOutOfDate
-from cms.media import all_media
+from cms.media import all_media, rerender_posts_using
 from cms.settings import SettingsError, load_settings
 
 __all__ = ["images"]
@@ -38,6 +38,8 @@ class RebuildReport:
     total: int = 0
     changed: int = 0
     removed: int = 0
+    #: Posts whose text shows a rebuilt image, rendered again with its new renditions.
+    posts: int = 0
     failed: list[str] = field(default_factory=list)
 
 
@@ -55,6 +57,7 @@ def rebuild(settings_path: Path | None) -> None:
     click.echo(
         f"Rebuilt {report.total - len(report.failed)} of {report.total} image(s): "
         f"{report.changed} with new renditions; removed {report.removed} old file(s)."
+        + (f" Rendered {report.posts} post(s) showing them again." if report.posts else "")
     )
     if report.failed:
         sys.exit(1)
@@ -97,6 +100,7 @@ async def _rebuild_all(site: Any, handler: Any) -> RebuildReport:
     media = await all_media(storage)
     report = RebuildReport(total=len(media))
     obsolete: set[str] = set()
+    rebuilt: set[str] = set()
     # As many at once as there are workers: the pool is the bottleneck.
     running = asyncio.Semaphore(getattr(handler, "workers", 1))
     with click.progressbar(length=len(media), label="Rebuilding", file=sys.stderr) as bar:
@@ -108,12 +112,16 @@ async def _rebuild_all(site: Any, handler: Any) -> RebuildReport:
                     if made.keys != item.keys:
                         await storage.update_media(item.id, made)
                         obsolete.update(set(item.keys) - set(made.keys))
+                        rebuilt.add(item.content_hash)
                         report.changed += 1
                 except (ImageRejected, OSError, LookupError) as error:
                     report.failed.append(f"media {item.id} ({item.original_name}): {error}")
                 bar.update(1)
 
         await asyncio.gather(*(one(item) for item in media))
+    if rebuilt:
+        # Before the old files go: a post's stored HTML names its images' renditions.
+        report.posts = await rerender_posts_using(site, rebuilt)
     if obsolete:
         # A file may serve two images (the same pixels uploaded with other metadata).
         used = {key for item in await all_media(storage) for key in item.keys}

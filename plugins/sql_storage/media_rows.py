@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cms.contracts import Media, MediaInUse, Rendition, StoredImage
 
@@ -180,18 +181,25 @@ class MediaQueries(StorageParts):
         async with self._reading() as conn:
             for start in range(0, len(wanted), _HASH_BATCH):
                 batch = wanted[start : start + _HASH_BATCH]
-                rows = await conn.execute(self._usage_query(batch))
-                for image, post_id, title in rows:
+                for image, post_id, title in await self._users_of(conn, batch):
                     usage.setdefault(image, []).append((post_id, title))
         return usage
 
-    def _usage_query(self, content_hashes: Sequence[str]) -> Select[Any]:
+    async def _users_of(
+        self, conn: AsyncConnection, content_hashes: Sequence[str]
+    ) -> list[tuple[str, int, str]]:
+        """``(hash, post id, title)`` for each post using one of the images: as its cover,
+        or in its text as ``![alt](media:<hash>)`` (:mod:`.post_media`, an index lookup),
+        by post id, each use once."""
         posts = self.schema.posts
-        return (
-            select(posts.c.image, posts.c.id, posts.c.title)
-            .where(posts.c.image.in_(content_hashes))
-            .order_by(posts.c.id)
+        covers = await conn.execute(
+            select(posts.c.image, posts.c.id, posts.c.title).where(
+                posts.c.image.in_(content_hashes)
+            )
         )
+        uses = {(str(h), int(i), str(t)) for h, i, t in covers}
+        uses.update(await self._posts_naming(conn, content_hashes))
+        return sorted(uses, key=lambda use: (use[1], use[0]))
 
     async def delete_media(self, media_id: int) -> Media | None:
         media = self.schema.media
@@ -206,7 +214,7 @@ class MediaQueries(StorageParts):
             found = self._to_media(row)
             # In the same transaction as the delete: a post that took the image since the
             # page was shown keeps it.
-            used = (await conn.execute(self._usage_query([found.content_hash]))).all()
+            used = await self._users_of(conn, [found.content_hash])
             if used:
                 raise MediaInUse(found, [(post_id, title) for _, post_id, title in used])
             await conn.execute(media.delete().where(media.c.id == media_id))

@@ -51,6 +51,10 @@ class StorageParts:
 
         async def _keep_media_uses(self, conn: AsyncConnection, post: Post) -> None: ...
 
+        async def _posts_naming(
+            self, conn: AsyncConnection, content_hashes: Sequence[str]
+        ) -> list[tuple[str, int, str]]: ...
+
         async def _free_slug(
             self, conn: AsyncConnection, base: str, exclude_id: int | None
         ) -> str: ...

@@ -27,8 +27,9 @@ from cms.content.export.records import (
     Progress,
     _record_models,
 )
+from cms.content.image_sets import ImageSet, image_set_of
 from cms.content.rendering import render_body
-from cms.contracts import RECORD_KINDS
+from cms.contracts import RECORD_KINDS, Rendition
 from cms.contracts.fields import (
     MEDIA_HASH_PATTERN,
 )
@@ -248,6 +249,25 @@ def _rendered_lines(archive: Archive) -> Iterator[tuple[int, bytes]]:
         yield from enumerate(content, start=1)
 
 
+def _archive_images(site: Site, archive: Archive) -> dict[str, ImageSet]:
+    """The archive's media records as posts show them (``![alt](media:<hash>)``), by
+    content hash: their rows are written after the posts are rendered."""
+    if site.images is None or not archive.counts["media"]:
+        return {}
+    store = site.images.store
+    found: dict[str, ImageSet] = {}
+    for _, line in archive.lines("media"):
+        record = MediaRecord.model_validate_json(line, strict=True)
+        renditions = [
+            Rendition(key=r.key, width=r.width, height=r.height, format=r.format, size=r.size)
+            for r in record.renditions
+        ]
+        found[record.content_hash] = image_set_of(
+            store, record.content_hash, record.width, record.height, renditions
+        )
+    return found
+
+
 async def _render_posts(
     site: Site, archive: Archive, model: type[BaseModel], progress: Progress
 ) -> None:
@@ -258,6 +278,7 @@ async def _render_posts(
     could hold any markup there. Done before the import transaction starts, so a slow
     renderer does not hold the database's write lock and a failing one writes nothing.
     """
+    images = await asyncio.to_thread(_archive_images, site, archive)
     target = archive.folder / _RENDERED_POSTS
     out = await asyncio.to_thread(target.open, "wb")
     try:
@@ -267,7 +288,7 @@ async def _render_posts(
                 lines = []
                 for record in batch:
                     values = record.model_dump(exclude={"html"})
-                    html = await render_body(site, values["body"], values)
+                    html = await render_body(site, values["body"], values, images=images)
                     lines.append(record.model_copy(update={"html": html}).model_dump_json())
                 data = "".join(f"{line}\n" for line in lines).encode("utf-8")
                 await asyncio.to_thread(out.write, data)

@@ -40,6 +40,8 @@ __all__ = [
 ADMIN_PAGE_SIZE = 50
 #: Largest text field of the post form: a maximal body (500,000 characters) in UTF-8.
 MAX_FIELD_BYTES = 2 * 1024 * 1024
+#: The newest images of the library the form offers as covers (a plain select).
+COVER_CHOICES = 60
 _NOTICES = {
     "autosave": "Your unsaved changes are back in the form: check them, then save.",
     "deleted": "The post was moved to the trash.",
@@ -194,8 +196,11 @@ class _PostFormView(BaseView):
             "body": text("body").replace("\r\n", "\n"),
             "status": text("status") or "draft",
             "version": text("version"),
-            # The current cover (a media hash), kept in a hidden input; "image" is the file.
-            "image": "" if text("image_remove") else (text("image_key") or text("image")).strip(),
+            # The current cover (a media hash), kept in a hidden input, or one picked from the
+            # library (image_pick); "image" is the file, which wins over both (attach_image).
+            "image": ""
+            if text("image_remove")
+            else (text("image_pick") or text("image_key") or text("image")).strip(),
             "published_at": text("published_at").strip(),
             "tags": text("tags"),
             "featured": bool(text("featured")),
@@ -253,6 +258,13 @@ class _PostFormView(BaseView):
                 "notice": notice,
                 "cover": covers.get(form.get("image") or ""),
                 "image_limit": megabytes(images.max_bytes) if images is not None else None,
+                # The cover can be picked from the newest images without JavaScript; the
+                # editor's picker (editor-images.js) pages through them all.
+                "library_images": await self.site.storage.list_media(
+                    limit=COVER_CHOICES, newest_first=True
+                )
+                if images is not None
+                else [],
                 # Names only: counting would read every tag of every post, per form.
                 "all_tags": await self.site.storage.list_tags(counted=False)
                 if kind == "post"
