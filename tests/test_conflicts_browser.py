@@ -133,3 +133,62 @@ def test_twenty_trials_lose_no_change_unseen(site_url: str) -> None:
             browser.close()
     # The refused saves are the 409s; nothing else went wrong.
     assert not [p for p in problems if "409" not in p], problems
+
+
+def test_two_autosaves_restored_still_meet_the_conflict_screen(site_url: str) -> None:
+    """Both authors type and are autosaved, leave, come back and restore: the first to save
+    wins as usual, the second meets the conflict screen (an autosave keeps the version it
+    started from) and saves both changes; neither autosave ever touched the post."""
+    from playwright.sync_api import expect, sync_playwright
+
+    problems: list[str] = []
+    edit_url = site_url + "/admin/posts/1/edit"
+    changes = {AUTHOR: "post-title", EDITOR: "post-custom_excerpt"}
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            pages = {
+                AUTHOR: signed_in(browser, site_url, problems),
+                EDITOR: signed_in(browser, site_url, problems, username=EDITOR),
+            }
+            for page in pages.values():
+                page.on("dialog", lambda dialog: dialog.accept())
+                page.goto(edit_url)
+            start = shown(pages[AUTHOR])
+            typed = {who: value_for(field, who, 99) for who, field in changes.items()}
+            for who, field in changes.items():
+                pages[who].fill(f"#{field}", typed[who])
+            for page in pages.values():
+                expect(page.locator(".autosave-state")).to_contain_text(
+                    "Changes autosaved", timeout=15_000
+                )
+                page.goto(edit_url)  # leave (the dialog is accepted) and come back
+            for page in pages.values():
+                # The autosaves changed nothing: both see the post as it was.
+                assert shown(page) == start
+                offer = page.get_by_role("region", name="You have unsaved changes")
+                offer.get_by_role("link", name="Restore my changes").click()
+            for who, field in changes.items():
+                expect(pages[who].locator(f"#{field}")).to_have_value(typed[who])
+
+            pages[AUTHOR].get_by_role("button", name="Save", exact=True).click()
+            expect(pages[AUTHOR].locator(".notice-area")).to_contain_text("was saved")
+            late = pages[EDITOR]
+            late.get_by_role("button", name="Save", exact=True).click()
+            expect(late.get_by_role("heading", name=f"Saved meanwhile by {AUTHOR}")).to_be_visible()
+            expect(late.locator(".conflict")).to_contain_text(
+                "Title: you had not changed it, so theirs is now in the form."
+            )
+            late.get_by_role("button", name="Save", exact=True).click()
+            expect(late.locator(".notice-area")).to_contain_text("was saved")
+
+            expected = dict(start)
+            expected.update({field: typed[who] for who, field in changes.items()})
+            for page in pages.values():
+                page.goto(edit_url)
+                assert shown(page) == expected
+                # Each Save forgot its author's autosave: no offer any more.
+                expect(page.get_by_role("region", name="You have unsaved changes")).to_have_count(0)
+        finally:
+            browser.close()
+    assert not [p for p in problems if "409" not in p], problems
