@@ -89,6 +89,9 @@ async def test_a_restored_autosave_meets_the_conflict_screen(admin: Client) -> N
     await site_of(admin).storage.update_post(
         post_id, {"title": "Theirs"}, editor_id=None, revision=RevisionNote()
     )
+    # The offer says so before the author restores.
+    offer = await (await admin.get(f"/admin/posts/{post_id}/edit")).text()
+    assert "Since you started, the post was saved again (version 2)" in offer
     form = form_of(await (await admin.get(f"/admin/posts/{post_id}/edit?autosave=restore")).text())
     assert form["version"] == "1" and form["body"] == "One\nTwo, autosaved"
     refused = await edit(admin, post_id, title="First", body=form["body"], version="1")
