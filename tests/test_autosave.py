@@ -189,3 +189,25 @@ async def test_an_author_autosaves_only_what_they_may_edit(make_client: ClientFa
     assert re.search(
         r"You have unsaved changes", await (await client.get("/admin/posts/new")).text()
     )
+
+
+async def test_a_new_page_keeps_its_own_and_each_author_theirs(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client()
+    await setup_admin(client)
+    fields = {"title": "About us", "body": "Who we are, not saved"}
+    answer = await autosave(client, {"post_id": None, "kind": "page", "fields": fields})
+    assert answer.status == 200
+    assert "You have unsaved changes" not in await (await client.get("/admin/posts/new")).text()
+    form = form_of(await (await client.get("/admin/pages/new?autosave=restore")).text())
+    assert (form["title"], form["body"]) == ("About us", "Who we are, not saved")
+    # Another author's editor offers nothing of it.
+    await create_user(client, "alice", "editor")
+    await client.post(
+        "/logout", data={"csrf_token": await csrf_from(client, "/admin/")}, allow_redirects=False
+    )
+    assert (await login(client, "alice", ADMIN_PASSWORD)).status in (302, 303)
+    response = await client.get("/admin/pages/new")
+    assert response.status == 200
+    assert "You have unsaved changes" not in await response.text()
