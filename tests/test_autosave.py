@@ -211,3 +211,18 @@ async def test_a_new_page_keeps_its_own_and_each_author_theirs(
     response = await client.get("/admin/pages/new")
     assert response.status == 200
     assert "You have unsaved changes" not in await response.text()
+
+
+async def test_an_autosave_overtaken_by_its_authors_save_is_not_kept(admin: Client) -> None:
+    """An autosave still on its way when the author's Save lands (its version is older than
+    the author's own save) would offer saved work back as unsaved: refused, nothing kept."""
+    post_id = await new_post(admin, body="One")
+    assert (await edit(admin, post_id, body="One, saved", version="1")).status == 303
+    late = await autosave(admin, {"post_id": post_id, "version": "1", "fields": {"body": "On"}})
+    assert late.status == 409
+    assert "You saved this post since (version 2)" in (await late.json())["error"]["message"]
+    page = await (await admin.get(f"/admin/posts/{post_id}/edit")).text()
+    assert "You have unsaved changes" not in page
+    # Typing on after the Save (the form now at version 2) is kept as usual.
+    on = await autosave(admin, {"post_id": post_id, "version": "2", "fields": {"body": "Two"}})
+    assert on.status == 200
