@@ -89,6 +89,9 @@ async def test_a_restored_autosave_meets_the_conflict_screen(admin: Client) -> N
     await site_of(admin).storage.update_post(
         post_id, {"title": "Theirs"}, editor_id=None, revision=RevisionNote()
     )
+    # The offer says so before the author restores.
+    offer = await (await admin.get(f"/admin/posts/{post_id}/edit")).text()
+    assert "Since you started, the post was saved again (version 2)" in offer
     form = form_of(await (await admin.get(f"/admin/posts/{post_id}/edit?autosave=restore")).text())
     assert form["version"] == "1" and form["body"] == "One\nTwo, autosaved"
     refused = await edit(admin, post_id, title="First", body=form["body"], version="1")
@@ -186,3 +189,40 @@ async def test_an_author_autosaves_only_what_they_may_edit(make_client: ClientFa
     assert re.search(
         r"You have unsaved changes", await (await client.get("/admin/posts/new")).text()
     )
+
+
+async def test_a_new_page_keeps_its_own_and_each_author_theirs(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client()
+    await setup_admin(client)
+    fields = {"title": "About us", "body": "Who we are, not saved"}
+    answer = await autosave(client, {"post_id": None, "kind": "page", "fields": fields})
+    assert answer.status == 200
+    assert "You have unsaved changes" not in await (await client.get("/admin/posts/new")).text()
+    form = form_of(await (await client.get("/admin/pages/new?autosave=restore")).text())
+    assert (form["title"], form["body"]) == ("About us", "Who we are, not saved")
+    # Another author's editor offers nothing of it.
+    await create_user(client, "alice", "editor")
+    await client.post(
+        "/logout", data={"csrf_token": await csrf_from(client, "/admin/")}, allow_redirects=False
+    )
+    assert (await login(client, "alice", ADMIN_PASSWORD)).status in (302, 303)
+    response = await client.get("/admin/pages/new")
+    assert response.status == 200
+    assert "You have unsaved changes" not in await response.text()
+
+
+async def test_an_autosave_overtaken_by_its_authors_save_is_not_kept(admin: Client) -> None:
+    """An autosave still on its way when the author's Save lands (its version is older than
+    the author's own save) would offer saved work back as unsaved: refused, nothing kept."""
+    post_id = await new_post(admin, body="One")
+    assert (await edit(admin, post_id, body="One, saved", version="1")).status == 303
+    late = await autosave(admin, {"post_id": post_id, "version": "1", "fields": {"body": "On"}})
+    assert late.status == 409
+    assert "You saved this post since (version 2)" in (await late.json())["error"]["message"]
+    page = await (await admin.get(f"/admin/posts/{post_id}/edit")).text()
+    assert "You have unsaved changes" not in page
+    # Typing on after the Save (the form now at version 2) is kept as usual.
+    on = await autosave(admin, {"post_id": post_id, "version": "2", "fields": {"body": "Two"}})
+    assert on.status == 200

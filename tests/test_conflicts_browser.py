@@ -1,5 +1,6 @@
 """Two people edit one post at once, each in a real chromium against a real ``cms serve``:
-20 trials, every ordered pair of five fields, one side saving first. The second save is
+30 trials, every ordered pair of six fields (a site plugin's field among them), one side
+saving first. The second save is
 refused and shows the conflict screen, whose form holds both changes; the second author
 then saves (both kept) or discards theirs (theirs lost, having seen the screen). No change
 is ever lost without its author having seen the conflict screen."""
@@ -28,8 +29,18 @@ FIELDS = {
     "post-custom_excerpt": "Excerpt",
     "post-tags": "Tags",
     "post-slug": "Slug",
+    "field-subtitle": "Subtitle",  # a plugin's field (SUBTITLE_PLUGIN)
 }
-TRIALS = list(itertools.permutations(FIELDS, 2))  # 20 ordered pairs
+TRIALS = list(itertools.permutations(FIELDS, 2))  # 30 ordered pairs
+#: A site plugin (the site's ``plugins`` folder) adding a field to every post.
+SUBTITLE_PLUGIN = """
+from cms import PostField, hookimpl
+
+
+@hookimpl
+def register_post_fields(cms):
+    return [PostField("subtitle", str, label="Subtitle", max_length=200)]
+"""
 
 
 async def _add_editor(settings: Path) -> None:
@@ -41,6 +52,7 @@ async def _add_editor(settings: Path) -> None:
     await site.configure()
     await site.storage.open()
     try:
+        await site.storage.migrate()  # the plugin's column
         await create_user(site, EDITOR, PASSWORD, "editor")
     finally:
         await site.storage.close()
@@ -51,6 +63,7 @@ def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     need_chromium()
     folder = tmp_path_factory.mktemp("conflicts")
     settings = build_sample_site(folder / "site", posts=1)
+    (folder / "site" / "plugins" / "subtitle.py").write_text(SUBTITLE_PLUGIN, encoding="utf-8")
     asyncio.run(_add_editor(settings))
     with serving(settings, "default", folder / "serve.log") as url:
         yield url
@@ -68,7 +81,7 @@ def shown(page: Any) -> dict[str, str]:
     return {field: page.input_value(f"#{field}") for field in FIELDS}
 
 
-def test_twenty_trials_lose_no_change_unseen(site_url: str) -> None:
+def test_every_pair_of_fields_loses_no_change_unseen(site_url: str) -> None:
     from axe_playwright_python.sync_playwright import Axe
     from playwright.sync_api import expect, sync_playwright
 
@@ -132,4 +145,63 @@ def test_twenty_trials_lose_no_change_unseen(site_url: str) -> None:
         finally:
             browser.close()
     # The refused saves are the 409s; nothing else went wrong.
+    assert not [p for p in problems if "409" not in p], problems
+
+
+def test_two_autosaves_restored_still_meet_the_conflict_screen(site_url: str) -> None:
+    """Both authors type and are autosaved, leave, come back and restore: the first to save
+    wins as usual, the second meets the conflict screen (an autosave keeps the version it
+    started from) and saves both changes; neither autosave ever touched the post."""
+    from playwright.sync_api import expect, sync_playwright
+
+    problems: list[str] = []
+    edit_url = site_url + "/admin/posts/1/edit"
+    changes = {AUTHOR: "post-title", EDITOR: "field-subtitle"}  # a plugin field too
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            pages = {
+                AUTHOR: signed_in(browser, site_url, problems),
+                EDITOR: signed_in(browser, site_url, problems, username=EDITOR),
+            }
+            for page in pages.values():
+                page.on("dialog", lambda dialog: dialog.accept())
+                page.goto(edit_url)
+            start = shown(pages[AUTHOR])
+            typed = {who: value_for(field, who, 99) for who, field in changes.items()}
+            for who, field in changes.items():
+                pages[who].fill(f"#{field}", typed[who])
+            for page in pages.values():
+                expect(page.locator(".autosave-state")).to_contain_text(
+                    "Changes autosaved", timeout=15_000
+                )
+                page.goto(edit_url)  # leave (the dialog is accepted) and come back
+            for page in pages.values():
+                # The autosaves changed nothing: both see the post as it was.
+                assert shown(page) == start
+                offer = page.get_by_role("region", name="You have unsaved changes")
+                offer.get_by_role("link", name="Restore my changes").click()
+            for who, field in changes.items():
+                expect(pages[who].locator(f"#{field}")).to_have_value(typed[who])
+
+            pages[AUTHOR].get_by_role("button", name="Save", exact=True).click()
+            expect(pages[AUTHOR].locator(".notice-area")).to_contain_text("was saved")
+            late = pages[EDITOR]
+            late.get_by_role("button", name="Save", exact=True).click()
+            expect(late.get_by_role("heading", name=f"Saved meanwhile by {AUTHOR}")).to_be_visible()
+            expect(late.locator(".conflict")).to_contain_text(
+                "Title: you had not changed it, so theirs is now in the form."
+            )
+            late.get_by_role("button", name="Save", exact=True).click()
+            expect(late.locator(".notice-area")).to_contain_text("was saved")
+
+            expected = dict(start)
+            expected.update({field: typed[who] for who, field in changes.items()})
+            for page in pages.values():
+                page.goto(edit_url)
+                assert shown(page) == expected
+                # Each Save forgot its author's autosave: no offer any more.
+                expect(page.get_by_role("region", name="You have unsaved changes")).to_have_count(0)
+        finally:
+            browser.close()
     assert not [p for p in problems if "409" not in p], problems

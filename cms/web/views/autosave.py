@@ -95,6 +95,16 @@ class AutosaveView(BaseView):
             return refused
         version = str(data.get("version") or "")
         base = int(version) if version.isdigit() and len(version) <= 10 else None
+        # The author saved the post since this form was opened (a Save that an autosave
+        # still on its way overtook): that Save holds this, and keeping it would offer
+        # back, as unsaved, work that is saved.
+        overtaken = post is not None and base is not None and base < post.version
+        if overtaken and post is not None and post.editor == user.username:
+            return _refusal(
+                409,
+                f"You saved this {post.kind} since (version {post.version}); "
+                "this older autosave was not kept.",
+            )
         try:
             kept = await autosaves.put_autosave(
                 user.id,

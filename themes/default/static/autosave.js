@@ -8,6 +8,8 @@
   var QUIET = 3000; // ms without typing before an autosave
   var LONGEST = 20000; // ms of continuous typing after which one is made anyway
   var RETRY = 15000; // ms before trying again after a failure
+  var OFFLINE = "Not autosaved: you are offline. Your changes are still in the form; " +
+    "autosave resumes when the connection is back.";
 
   function start() {
     var state = document.querySelector(".autosave-state[data-autosave-url]");
@@ -80,6 +82,11 @@
       if (text === last) {
         return;
       }
+      if (navigator.onLine === false) {
+        // Nothing to try until the connection is back ("online" below sends it then).
+        say(OFFLINE);
+        return;
+      }
       inFlight = true;
       fetch(state.getAttribute("data-autosave-url"), {
         method: "POST",
@@ -140,6 +147,16 @@
       schedule(now - firstChange >= LONGEST ? 0 : QUIET);
     }
 
+    window.addEventListener("offline", function () {
+      if (JSON.stringify(values()) !== last) {
+        say(OFFLINE);
+      }
+    });
+    window.addEventListener("online", function () {
+      if (JSON.stringify(values()) !== last) {
+        schedule(0);
+      }
+    });
     form.addEventListener("input", changed);
     form.addEventListener("change", changed);
     form.addEventListener("submit", function () {
