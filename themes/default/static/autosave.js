@@ -50,13 +50,21 @@
           fields[name] = element.value;
         }
       });
-      // The cover kept in a hidden input, when there is one.
+      // The cover as saving reads it: removed, else picked from the library, else the one
+      // kept in a hidden input (a file being chosen is not autosaved).
       var key = form.querySelector("input[name=image_key]");
-      if (key) {
+      var pick = form.querySelector("[name=image_pick]");
+      var remove = form.querySelector("input[name=image_remove]");
+      if (remove && remove.checked) {
+        fields.image = "";
+      } else if (pick && pick.value) {
+        fields.image = pick.value;
+      } else if (key) {
         fields.image = key.value;
       }
       delete fields.image_key;
       delete fields.image_remove;
+      delete fields.image_pick;
       return fields;
     }
 
