@@ -332,10 +332,18 @@ def run_wrk(
         ],
         core,
     )
-    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)  # noqa: S603
-    out = result.stdout
-    if result.returncode != 0:
-        raise RuntimeError(f"wrk failed on {url}: {result.stderr or out}")
+    # Popen, killed in ``finally``: a stop signal arriving while wrk runs must not leave it.
+    process = subprocess.Popen(  # noqa: S603
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    if process.returncode != 0:
+        raise RuntimeError(f"wrk failed on {url}: {err or out}")
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p95 = re.search(r"^p95_us (\d+)$", out, re.MULTILINE)
