@@ -21,7 +21,16 @@ __all__ = ["PostMediaUses"]
 
 
 class PostMediaUses(StorageParts):
-    """``_keep_media_uses`` (called by ``index_post``) and ``_posts_naming``."""
+    """``index_post`` (what every write of a post derives from its text), and
+    ``_posts_naming`` for the media library."""
+
+    async def index_post(self, conn: AsyncConnection, post: Post) -> None:
+        """Write what is derived from the post's text, in the caller's transaction: its
+        search index row (:mod:`.search`), and the media library's images its text names.
+        Every write of a post calls it, and ``index_missing`` for posts that came in bulk
+        (an import)."""
+        await self._index_text(conn, post)
+        await self._keep_media_uses(conn, post)
 
     async def _keep_media_uses(self, conn: AsyncConnection, post: Post) -> None:
         """Note the images the post's text names now (in the caller's transaction)."""

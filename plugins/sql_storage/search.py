@@ -88,7 +88,7 @@ _OPEN, _CLOSE = "\x01", "\x02"
 
 
 class SearchQueries(StorageParts):
-    """``search_posts`` and ``index_missing``; ``index_post`` for the post writes."""
+    """``search_posts`` and ``index_missing``; ``_index_text`` for ``index_post`` (post_media)."""
 
     search_language: str
     #: The plugin fields declared ``searchable`` (set by ``SqlStorage``).
@@ -101,14 +101,8 @@ class SearchQueries(StorageParts):
         )
         return post.title, plain_text_of(post.html), extra
 
-    async def index_post(self, conn: AsyncConnection, post: Post) -> None:
-        """Write what is derived from the post's text, in the caller's transaction: its
-        search index row, and the media library's images its text names. Every write of a
-        post calls it, and ``index_missing`` for posts that came in bulk (an import)."""
-        await self._index_text(conn, post)
-        await self._keep_media_uses(conn, post)
-
     async def _index_text(self, conn: AsyncConnection, post: Post) -> None:
+        """Write the post's search index row (in the caller's transaction)."""
         title, body, extra = self._document(post)
         if self.is_sqlite:
             await conn.execute(text("DELETE FROM cms_fts WHERE rowid = :id"), {"id": post.id})

@@ -1,4 +1,5 @@
-"""The admin: the posts list and the post form."""
+"""The admin's post form: new posts and pages, editing, the conflict screen and autosave's
+offer (the lists are cms.web.views.admin_lists)."""
 
 from __future__ import annotations
 
@@ -22,11 +23,11 @@ from cms.contracts import (
     word_count_of,
 )
 from cms.contracts.fields import FieldValidationError
-from cms.web.auth import allowed
 from cms.web.images import image_sets, store_upload
 from cms.web.uploads import UploadedFile, megabytes, read_page_form
+from cms.web.views.admin_lists import AdminPageListView, AdminPostListView
 from cms.web.views.autosave import autosave_offer, forget_autosaves, with_autosave
-from cms.web.views.base import BaseView, decode_cursor, encode_cursor
+from cms.web.views.base import BaseView
 from cms.web.views.conflicts import conflict_report, merged_form
 
 __all__ = [
@@ -37,59 +38,17 @@ __all__ = [
     "PostEditView",
 ]
 
-ADMIN_PAGE_SIZE = 50
 #: Largest text field of the post form: a maximal body (500,000 characters) in UTF-8.
 MAX_FIELD_BYTES = 2 * 1024 * 1024
 #: The newest images of the library the form offers as covers (a plain select).
 COVER_CHOICES = 60
 _NOTICES = {
     "autosave": "Your unsaved changes are back in the form: check them, then save.",
-    "deleted": "The post was moved to the trash.",
     "restored": "The post was restored from the trash.",
     "saved": "The post was saved.",
     "preview-created": "A new preview link was made; an earlier one no longer works.",
     "preview-revoked": "The preview link was revoked: it no longer works.",
 }
-
-
-class AdminPostListView(BaseView):
-    """``GET /admin/``: every post the user may see, drafts included, last edited first."""
-
-    permission = "admin.access"
-    uses_forms = True
-    kind: ClassVar[Kind] = "post"
-
-    async def get(self) -> web.Response:
-        user = await self.authorize("admin.access" if self.kind == "post" else "pages.manage")
-        after = decode_cursor(self.request.query.get("after"))
-        author_id = None if await allowed(self.site, user, "posts.edit_any") else user.id
-        posts = await self.site.storage.list_posts(
-            author_id=author_id,
-            after=after,
-            limit=ADMIN_PAGE_SIZE + 1,
-            order="updated",
-            kind=self.kind,
-        )
-        next_url = None
-        if len(posts) > ADMIN_PAGE_SIZE:
-            posts = posts[:ADMIN_PAGE_SIZE]
-            next_url = str(
-                self.request.url.relative().with_query(
-                    after=encode_cursor(posts[-1].updated_at, posts[-1].id)
-                )
-            )
-        notice = _NOTICES.get(self.request.query.get("notice", ""))
-        return await self.render(
-            "admin/posts.html",
-            {"posts": posts, "next_url": next_url, "notice": notice, "kind": self.kind},
-        )
-
-
-class AdminPageListView(AdminPostListView):
-    """``GET /admin/pages``: the site's pages (About, Contact...), last edited first."""
-
-    permission = "pages.manage"
-    kind = "page"
 
 
 class _PostFormView(BaseView):
