@@ -3,7 +3,9 @@ JSON fallback and the JSON API, so a client sees the same code from either."""
 
 from __future__ import annotations
 
-__all__ = ["ERROR_CODES", "error_code"]
+from aiohttp import web
+
+__all__ = ["ERROR_CODES", "error_code", "json_refusal"]
 
 ERROR_CODES = {
     400: "bad_request",
@@ -26,3 +28,13 @@ ERROR_CODES = {
 def error_code(status: int) -> str:
     """The code for ``status`` (``"error"`` for one without its own)."""
     return ERROR_CODES.get(status, "error")
+
+
+def json_refusal(status: int, message: str) -> web.Response:
+    """A refusal of the admin's JSON endpoints (the editor's scripts read it):
+    ``{"error": {"code", "message"}}`` with ``status``, never cached."""
+    return web.json_response(
+        {"error": {"code": error_code(status), "message": message}},
+        status=status,
+        headers={"Cache-Control": "no-store"},
+    )

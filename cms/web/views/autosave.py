@@ -18,8 +18,9 @@ from aiohttp import web
 
 from cms.contracts import MAX_ID, Autosave, Autosaves, Kind, Post, PostNotFound, autosave_slot
 from cms.web.auth import allowed
+from cms.web.error_codes import json_refusal
 from cms.web.views.base import BaseView
-from cms.web.views.live_preview import MAX_PREVIEW_BYTES, MAX_PREVIEW_CHARS, _refusal
+from cms.web.views.live_preview import MAX_PREVIEW_BYTES, MAX_PREVIEW_CHARS
 
 __all__ = [
     "AutosaveDiscardView",
@@ -58,40 +59,40 @@ class AutosaveView(BaseView):
     async def post(self) -> web.Response:
         user = await self.user()
         if user is None:
-            return _refusal(401, "Sign in to keep your changes.")
+            return json_refusal(401, "Sign in to keep your changes.")
         autosaves = autosaves_of(self.site.storage)
         if autosaves is None:
-            return _refusal(404, "This site's storage keeps no autosaves.")
+            return json_refusal(404, "This site's storage keeps no autosaves.")
         if self.request.content_type != "application/json":
-            return _refusal(415, "Send the autosave as JSON (Content-Type: application/json).")
+            return json_refusal(415, "Send the autosave as JSON (Content-Type: application/json).")
         size = self.request.content_length
         if size is not None and size > MAX_PREVIEW_BYTES:
-            return _refusal(413, "The text is too long to keep (at most 500,000 characters).")
+            return json_refusal(413, "The text is too long to keep (at most 500,000 characters).")
         raw = await self.request.content.read(MAX_PREVIEW_BYTES + 1)
         if len(raw) > MAX_PREVIEW_BYTES:
-            return _refusal(413, "The text is too long to keep (at most 500,000 characters).")
+            return json_refusal(413, "The text is too long to keep (at most 500,000 characters).")
         try:
             data: Any = json.loads(raw)
         except (UnicodeDecodeError, ValueError):
-            return _refusal(400, "The autosave is not valid JSON.")
+            return json_refusal(400, "The autosave is not valid JSON.")
         if not isinstance(data, dict) or not isinstance(data.get("fields"), dict):
-            return _refusal(400, 'Send {"post_id", "kind", "version", "fields": {...}}.')
+            return json_refusal(400, 'Send {"post_id", "kind", "version", "fields": {...}}.')
         kind = data.get("kind", "post")
         post_id = data.get("post_id")
         if kind not in ("post", "page") or not (
             post_id is None or (isinstance(post_id, int) and 0 < post_id <= MAX_ID)
         ):
-            return _refusal(400, "post_id must be a post's id or null, kind post or page.")
+            return json_refusal(400, "post_id must be a post's id or null, kind post or page.")
         fields, problem = self._fields(data["fields"])
         if problem is not None:
-            return _refusal(413 if "too long" in problem else 422, problem)
+            return json_refusal(413 if "too long" in problem else 422, problem)
         post = None
         if post_id is not None:
             post = await self.site.storage.get_post(post_id)
             if post is None:
-                return _refusal(404, "There is no such post: it may have been deleted.")
+                return json_refusal(404, "There is no such post: it may have been deleted.")
             kind = post.kind
-        if (refused := await self._refusal(user, post, kind)) is not None:
+        if (refused := await self._not_allowed(user, post, kind)) is not None:
             return refused
         version = str(data.get("version") or "")
         base = int(version) if version.isdigit() and len(version) <= 10 else None
@@ -100,7 +101,7 @@ class AutosaveView(BaseView):
         # back, as unsaved, work that is saved.
         overtaken = post is not None and base is not None and base < post.version
         if overtaken and post is not None and post.editor == user.username:
-            return _refusal(
+            return json_refusal(
                 409,
                 f"You saved this {post.kind} since (version {post.version}); "
                 "this older autosave was not kept.",
@@ -115,7 +116,7 @@ class AutosaveView(BaseView):
                 data=fields,
             )
         except PostNotFound:
-            return _refusal(404, "There is no such post: it may have been deleted.")
+            return json_refusal(404, "There is no such post: it may have been deleted.")
         return web.json_response(
             {"saved_at": kept.saved_at.isoformat()}, headers={"Cache-Control": "no-store"}
         )
@@ -139,16 +140,16 @@ class AutosaveView(BaseView):
             fields[name] = value
         return fields, None
 
-    async def _refusal(self, user: Any, post: Post | None, kind: Kind) -> web.Response | None:
+    async def _not_allowed(self, user: Any, post: Post | None, kind: Kind) -> web.Response | None:
         if post is None:
             needed = "posts.create" if kind == "post" else "pages.manage"
             if not await allowed(self.site, user, needed):
-                return _refusal(403, "Your role does not allow writing this.")
+                return json_refusal(403, "Your role does not allow writing this.")
             return None
         if not await allowed(self.site, user, "posts.edit", post):
-            return _refusal(403, "Your role does not allow editing this post.")
+            return json_refusal(403, "Your role does not allow editing this post.")
         if post.kind == "page" and not await allowed(self.site, user, "pages.manage"):
-            return _refusal(403, "Your role does not allow editing pages.")
+            return json_refusal(403, "Your role does not allow editing pages.")
         return None
 
 

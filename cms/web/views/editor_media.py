@@ -18,7 +18,7 @@ from cms.content.image_sets import image_set
 from cms.content.rendering import media_markdown
 from cms.contracts import MAX_ID, ImageRejected, Media, MediaStore
 from cms.web.auth import allowed
-from cms.web.error_codes import error_code
+from cms.web.error_codes import json_refusal
 from cms.web.images import store_upload
 from cms.web.uploads import MALFORMED_MULTIPART, read_streamed_form
 from cms.web.views.base import BaseView
@@ -29,14 +29,6 @@ __all__ = ["CHOICES_PAGE_SIZE", "EditorImageChoicesView", "EditorImageUploadView
 CHOICES_PAGE_SIZE = 24
 #: The picker's thumbnails are at least this wide (the narrowest rendition that is).
 _THUMBNAIL_WIDTH = 320
-
-
-def _refusal(status: int, message: str) -> web.Response:
-    return web.json_response(
-        {"error": {"code": error_code(status), "message": message}},
-        status=status,
-        headers={"Cache-Control": "no-store"},
-    )
 
 
 def choice_json(store: MediaStore, media: Media) -> dict[str, Any]:
@@ -64,14 +56,16 @@ class EditorImageUploadView(BaseView):
     async def post(self) -> web.Response:
         user = await self.user()
         if user is None:
-            return _refusal(401, "Sign in to upload images.")
+            return json_refusal(401, "Sign in to upload images.")
         if not await allowed(self.site, user, "posts.create"):
-            return _refusal(403, "Your role does not allow uploading images.")
+            return json_refusal(403, "Your role does not allow uploading images.")
         images = self.site.images
         if images is None:
-            return _refusal(404, "This site takes no uploads: no [images] backend is configured.")
+            return json_refusal(
+                404, "This site takes no uploads: no [images] backend is configured."
+            )
         if self.request.content_type != "multipart/form-data":
-            return _refusal(415, "Send the image as multipart/form-data, in the field file.")
+            return json_refusal(415, "Send the image as multipart/form-data, in the field file.")
         try:
             form = await read_streamed_form(
                 self.request,
@@ -81,18 +75,18 @@ class EditorImageUploadView(BaseView):
                 max_field_bytes=1024,
             )
         except ImageRejected as error:
-            return _refusal(error.status, error.message + "; nothing was stored.")
+            return json_refusal(error.status, error.message + "; nothing was stored.")
         except MALFORMED_MULTIPART:
-            return _refusal(400, "The upload could not be read; send it again.")
+            return json_refusal(400, "The upload could not be read; send it again.")
         except web.HTTPException as error:
-            return _refusal(error.status, error.reason)
+            return json_refusal(error.status, error.reason)
         upload = form.files.get("file")
         if upload is None:
-            return _refusal(422, "Send an image file in the multipart field file.")
+            return json_refusal(422, "Send an image file in the multipart field file.")
         try:
             media = await store_upload(self.site, upload, uploader=user)
         except ImageRejected as error:
-            return _refusal(error.status, error.message + ".")
+            return json_refusal(error.status, error.message + ".")
         return web.json_response(
             choice_json(images.store, media), status=201, headers={"Cache-Control": "no-store"}
         )
@@ -105,9 +99,9 @@ class EditorImageChoicesView(BaseView):
     async def get(self) -> web.Response:
         user = await self.user()
         if user is None:
-            return _refusal(401, "Sign in to choose images.")
+            return json_refusal(401, "Sign in to choose images.")
         if not await allowed(self.site, user, "posts.create"):
-            return _refusal(403, "Your role does not allow choosing images.")
+            return json_refusal(403, "Your role does not allow choosing images.")
         images = self.site.images
         if images is None:
             return web.json_response(
@@ -116,7 +110,7 @@ class EditorImageChoicesView(BaseView):
         after: int | None = None
         if value := self.request.query.get("after"):
             if not value.isdigit() or not 0 < int(value) <= MAX_ID:
-                return _refusal(400, "The page position (after) must be an image id.")
+                return json_refusal(400, "The page position (after) must be an image id.")
             after = int(value)
         found = await self.site.storage.list_media(
             after_id=after, limit=CHOICES_PAGE_SIZE + 1, newest_first=True

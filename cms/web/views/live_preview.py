@@ -18,7 +18,7 @@ from cms.content.posts import slug_from_title
 from cms.content.rendering import render_body
 from cms.contracts import reading_minutes, word_count_of
 from cms.web.auth import allowed
-from cms.web.error_codes import error_code
+from cms.web.error_codes import json_refusal
 from cms.web.views.base import BaseView
 
 __all__ = ["MAX_PREVIEW_BYTES", "MAX_PREVIEW_CHARS", "LivePreviewView"]
@@ -27,16 +27,9 @@ __all__ = ["MAX_PREVIEW_BYTES", "MAX_PREVIEW_CHARS", "LivePreviewView"]
 MAX_PREVIEW_CHARS = 500_000
 #: A request past this is refused before it is read: a maximal body as JSON, with room.
 MAX_PREVIEW_BYTES = 4 * 1024 * 1024
+_TOO_LONG = "The text is too long to preview (at most 500,000 characters)."
 #: What the preview passes on to ``render_post_body`` plugins besides the body.
 _CONTEXT_KEYS = ("title", "slug", "kind", "status")
-
-
-def _refusal(status: int, message: str) -> web.Response:
-    return web.json_response(
-        {"error": {"code": error_code(status), "message": message}},
-        status=status,
-        headers={"Cache-Control": "no-store"},
-    )
 
 
 class LivePreviewView(BaseView):
@@ -46,28 +39,34 @@ class LivePreviewView(BaseView):
     async def post(self) -> web.Response:
         user = await self.user()
         if user is None:
-            return _refusal(401, "Sign in to preview a post.")
+            return json_refusal(401, "Sign in to preview a post.")
         if not await allowed(self.site, user, "posts.create"):
-            return _refusal(403, "Your role does not allow writing posts.")
+            return json_refusal(403, "Your role does not allow writing posts.")
         if self.request.content_type != "application/json":
-            return _refusal(415, "Send the preview as JSON (Content-Type: application/json).")
+            return json_refusal(415, "Send the preview as JSON (Content-Type: application/json).")
         size = self.request.content_length
         if size is not None and size > MAX_PREVIEW_BYTES:
-            return _refusal(413, "The text is too long to preview (at most 500,000 characters).")
+            return json_refusal(
+                413, "The text is too long to preview (at most 500,000 characters)."
+            )
         raw = await self.request.content.read(MAX_PREVIEW_BYTES + 1)
         if len(raw) > MAX_PREVIEW_BYTES:
-            return _refusal(413, "The text is too long to preview (at most 500,000 characters).")
+            return json_refusal(
+                413, "The text is too long to preview (at most 500,000 characters)."
+            )
         try:
             data: Any = json.loads(raw)
         except (UnicodeDecodeError, ValueError):
-            return _refusal(400, "The preview request is not valid JSON.")
+            return json_refusal(400, "The preview request is not valid JSON.")
         if not isinstance(data, dict) or not isinstance(data.get("body"), str):
-            return _refusal(400, 'Send {"body": "<the Markdown text>"}.')
+            return json_refusal(400, 'Send {"body": "<the Markdown text>"}.')
         body = data["body"].replace("\r\n", "\n")
         if len(body) > MAX_PREVIEW_CHARS:
-            return _refusal(413, "The text is too long to preview (at most 500,000 characters).")
+            return json_refusal(
+                413, "The text is too long to preview (at most 500,000 characters)."
+            )
         if "\x00" in body:
-            return _refusal(400, "The text holds a NUL character, which a post cannot hold.")
+            return json_refusal(400, "The text holds a NUL character, which a post cannot hold.")
         post: dict[str, Any] = {
             key: data[key] for key in _CONTEXT_KEYS if isinstance(data.get(key), str)
         }
