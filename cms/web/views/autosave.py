@@ -11,7 +11,6 @@ conflict screen when the post changed meanwhile. Refusals are JSON
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -20,7 +19,7 @@ from cms.contracts import MAX_ID, Autosave, Autosaves, Kind, Post, PostNotFound,
 from cms.web.auth import allowed
 from cms.web.error_codes import json_refusal
 from cms.web.views.base import BaseView
-from cms.web.views.live_preview import MAX_PREVIEW_BYTES, MAX_PREVIEW_CHARS
+from cms.web.views.live_preview import MAX_PREVIEW_CHARS, read_json_body
 
 __all__ = [
     "AutosaveDiscardView",
@@ -63,18 +62,11 @@ class AutosaveView(BaseView):
         autosaves = autosaves_of(self.site.storage)
         if autosaves is None:
             return json_refusal(404, "This site's storage keeps no autosaves.")
-        if self.request.content_type != "application/json":
-            return json_refusal(415, "Send the autosave as JSON (Content-Type: application/json).")
-        size = self.request.content_length
-        if size is not None and size > MAX_PREVIEW_BYTES:
-            return json_refusal(413, "The text is too long to keep (at most 500,000 characters).")
-        raw = await self.request.content.read(MAX_PREVIEW_BYTES + 1)
-        if len(raw) > MAX_PREVIEW_BYTES:
-            return json_refusal(413, "The text is too long to keep (at most 500,000 characters).")
-        try:
-            data: Any = json.loads(raw)
-        except (UnicodeDecodeError, ValueError):
-            return json_refusal(400, "The autosave is not valid JSON.")
+        data, refused = await read_json_body(
+            self.request, "autosave", "The text is too long to keep (at most 500,000 characters)."
+        )
+        if refused is not None:
+            return refused
         if not isinstance(data, dict) or not isinstance(data.get("fields"), dict):
             return json_refusal(400, 'Send {"post_id", "kind", "version", "fields": {...}}.')
         kind = data.get("kind", "post")

@@ -21,7 +21,7 @@ from cms.web.auth import allowed
 from cms.web.error_codes import json_refusal
 from cms.web.views.base import BaseView
 
-__all__ = ["MAX_PREVIEW_BYTES", "MAX_PREVIEW_CHARS", "LivePreviewView"]
+__all__ = ["MAX_PREVIEW_BYTES", "MAX_PREVIEW_CHARS", "LivePreviewView", "read_json_body"]
 
 #: The longest body a post may have (``PostBody``), and so the longest one to preview.
 MAX_PREVIEW_CHARS = 500_000
@@ -30,6 +30,26 @@ MAX_PREVIEW_BYTES = 4 * 1024 * 1024
 _TOO_LONG = "The text is too long to preview (at most 500,000 characters)."
 #: What the preview passes on to ``render_post_body`` plugins besides the body.
 _CONTEXT_KEYS = ("title", "slug", "kind", "status")
+
+
+async def read_json_body(
+    request: web.Request, what: str, too_long: str
+) -> tuple[Any, web.Response | None]:
+    """The JSON a request to an editor endpoint sends (at most :data:`MAX_PREVIEW_BYTES`,
+    refused before it is read when it says it is larger), or the refusal to answer:
+    415 not JSON, 413 ``too_long``, 400 not valid JSON."""
+    if request.content_type != "application/json":
+        return None, json_refusal(415, f"Send the {what} as JSON (Content-Type: application/json).")
+    size = request.content_length
+    if size is not None and size > MAX_PREVIEW_BYTES:
+        return None, json_refusal(413, too_long)
+    raw = await request.content.read(MAX_PREVIEW_BYTES + 1)
+    if len(raw) > MAX_PREVIEW_BYTES:
+        return None, json_refusal(413, too_long)
+    try:
+        return json.loads(raw), None
+    except (UnicodeDecodeError, ValueError):
+        return None, json_refusal(400, f"The {what} request is not valid JSON.")
 
 
 class LivePreviewView(BaseView):
@@ -42,22 +62,9 @@ class LivePreviewView(BaseView):
             return json_refusal(401, "Sign in to preview a post.")
         if not await allowed(self.site, user, "posts.create"):
             return json_refusal(403, "Your role does not allow writing posts.")
-        if self.request.content_type != "application/json":
-            return json_refusal(415, "Send the preview as JSON (Content-Type: application/json).")
-        size = self.request.content_length
-        if size is not None and size > MAX_PREVIEW_BYTES:
-            return json_refusal(
-                413, "The text is too long to preview (at most 500,000 characters)."
-            )
-        raw = await self.request.content.read(MAX_PREVIEW_BYTES + 1)
-        if len(raw) > MAX_PREVIEW_BYTES:
-            return json_refusal(
-                413, "The text is too long to preview (at most 500,000 characters)."
-            )
-        try:
-            data: Any = json.loads(raw)
-        except (UnicodeDecodeError, ValueError):
-            return json_refusal(400, "The preview request is not valid JSON.")
+        data, refused = await read_json_body(self.request, "preview", _TOO_LONG)
+        if refused is not None:
+            return refused
         if not isinstance(data, dict) or not isinstance(data.get("body"), str):
             return json_refusal(400, 'Send {"body": "<the Markdown text>"}.')
         body = data["body"].replace("\r\n", "\n")
