@@ -28,7 +28,7 @@ from cms.web.uploads import UploadedFile, megabytes, read_page_form
 from cms.web.views.admin_lists import AdminPageListView, AdminPostListView
 from cms.web.views.autosave import autosave_offer, forget_autosaves, with_autosave
 from cms.web.views.base import BaseView
-from cms.web.views.conflicts import conflict_report, merged_form
+from cms.web.views.conflicts import conflict_screen
 
 __all__ = [
     "AdminPageListView",
@@ -336,7 +336,7 @@ class PostEditView(_PostFormView):
             return await self.show_form(post, shown, error.errors, status=422)
         except VersionConflict as conflict:
             current = conflict.current
-            form, taken, both = await merged_form(
+            form, report = await conflict_screen(
                 self.site, current, expected, shown, self.form_from_post
             )
             form["version"] = str(current.version)
@@ -349,9 +349,7 @@ class PostEditView(_PostFormView):
                     "holds your changes and theirs. Check it, then save."
                 },
                 status=409,
-                conflict=await conflict_report(
-                    self.site, current, expected, taken=taken, both=both
-                ),
+                conflict=report,
             )
         except PostNotFound:
             raise web.HTTPNotFound(

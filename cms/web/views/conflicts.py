@@ -22,25 +22,39 @@ from cms.content.revisions import compare, revision_values
 from cms.contracts import Post, Revision, Tag, snapshot_of
 from cms.core.site import Site
 
-__all__ = ["conflict_report", "merged_form"]
+__all__ = ["conflict_report", "conflict_screen", "merged_form"]
 
 #: Form inputs that are not fields of the post.
 _NOT_FIELDS = frozenset({"version", "csrf_token"})
 
 
-async def conflict_report(
+async def conflict_screen(
     site: Site,
     current: Post,
     started: int | None,
+    mine: dict[str, Any],
+    form_of: Callable[[Post], dict[str, Any]],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The form to show (:func:`merged_form`) and the report of what the other save changed
+    (:func:`conflict_report`), from one read of the post's revisions."""
+    revisions = await site.storage.list_revisions(current.id)
+    opened = opened_revision(revisions, started)
+    form, taken, both = merged_form(site, current, opened, mine, form_of)
+    return form, conflict_report(site, current, opened, revisions, taken=taken, both=both)
+
+
+def conflict_report(
+    site: Site,
+    current: Post,
+    opened: Revision | None,
+    revisions: list[Revision],
     *,
     taken: frozenset[str] = frozenset(),
     both: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """What the post's other save changed since version ``started`` (the one the author
-    opened), field by field, each marked ``taken`` (now in the author's form) or ``both``
-    (the author changed it too); ``changes`` is None when that version's revision is gone."""
-    revisions = await site.storage.list_revisions(current.id)
-    opened = opened_revision(revisions, started)
+    """What the post's other save changed since ``opened`` (the revision of the version
+    the author opened), field by field, each marked ``taken`` (now in the author's form) or
+    ``both`` (the author changed it too); ``changes`` is None when that revision is gone."""
     latest = revisions[0] if revisions else None
     changes = None
     if opened is not None:
@@ -68,17 +82,16 @@ def opened_revision(revisions: list[Revision], started: int | None) -> Revision 
     return next((r for r in revisions if r.version == started), None)
 
 
-async def merged_form(
+def merged_form(
     site: Site,
     current: Post,
-    started: int | None,
+    opened: Revision | None,
     mine: dict[str, Any],
     form_of: Callable[[Post], dict[str, Any]],
 ) -> tuple[dict[str, Any], frozenset[str], frozenset[str]]:
     """The author's form with the fields only they (the other save) changed brought in;
     with the names brought in and the names both changed. ``form_of`` turns a post into the
     form's values (the editor's own)."""
-    opened = opened_revision(await site.storage.list_revisions(current.id), started)
     if opened is None:
         return mine, frozenset(), frozenset()
     base = form_of(_post_as_of(site, current, opened.data))
