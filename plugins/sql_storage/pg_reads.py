@@ -160,8 +160,11 @@ class PostgresReadPool:
                 if not reuse:
                     raise DependencyUnavailable("database", _short(error)) from error
                 raise
-            except (asyncpg.InterfaceError, ConnectionError) as error:
-                # A connection that died with a restart: once more on a new one.
+            except (asyncpg.InterfaceError, asyncpg.InternalClientError, ConnectionError) as error:
+                # A connection that died with a restart: once more on a new one. An idle
+                # connection can be taken between PostgreSQL's "terminating connection"
+                # and the socket's close: asyncpg then refuses it as busy consuming that
+                # error (InternalClientError, "another operation is in progress").
                 if attempt == 2:
                     raise DependencyUnavailable("database", _short(error)) from error
             except (OSError, TimeoutError) as error:
