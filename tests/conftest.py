@@ -302,3 +302,14 @@ async def sessions(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, An
     if keys:
         await redis.delete(*keys)
     await redis.aclose()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Browser assertions wait up to 15 s, like the pages' own default timeout: under the
+    whole suite (three workers and their browsers on two cores) a save that redirects and
+    renders the editor again has been seen to take longer than Playwright's 5 s."""
+    try:
+        from playwright.sync_api import expect
+    except ImportError:  # the browser tests skip, saying so
+        return
+    expect.set_options(timeout=15_000)
