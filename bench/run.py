@@ -36,7 +36,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -219,7 +219,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 120.0) -> None:
-        with self.log.open("ab") as log:
+        with self.log.open("ab") as log, _signals_held():
             self.process = subprocess.Popen(  # noqa: S603 (our own command line)
                 self.command,
                 cwd=self.cwd,
@@ -332,14 +332,17 @@ def run_wrk(
         ],
         core,
     )
-    # Popen, killed in ``finally``: a stop signal arriving while wrk runs must not leave it.
-    process = subprocess.Popen(  # noqa: S603
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    # Popen, killed in ``finally``: a stop signal arriving while wrk runs must not leave it
+    # (nor one arriving while it starts: then the stop waits until ``process`` is known).
+    process: subprocess.Popen[str] | None = None
     try:
+        with _signals_held():
+            process = subprocess.Popen(  # noqa: S603
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
         out, err = process.communicate(timeout=120)
     finally:
-        if process.poll() is None:
+        if process is not None and process.poll() is None:
             process.kill()
             process.wait()
     if process.returncode != 0:
@@ -946,13 +949,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+#: While a subprocess starts, a stop signal is noted here instead of stopping at once.
+_held: list[int] = []
+_holding = False
+
+
 def _stop_on_signal(signum: int, _frame: Any) -> None:
     # Unwind through every ``finally``: servers and backgrounds are stopped there. A second
     # signal (``timeout`` passes its TERM on, a second Ctrl-C) must not cut that short and
     # leave servers running: from now on they are ignored.
     for other in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(other, signal.SIG_IGN)
+    if _holding:
+        _held.append(signum)  # raised when the subprocess is known (_signals_held)
+        return
     raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Start a subprocess whole: a stop signal raised inside ``Popen`` (after the fork,
+    before it returns) would leave a child nobody knows of, so it waits until then."""
+    global _holding
+    _holding = True
+    try:
+        yield
+    finally:
+        _holding = False
+        if _held:
+            raise SystemExit(128 + _held[0])
 
 
 def main(argv: list[str] | None = None) -> int:
