@@ -9,14 +9,15 @@ files, never from settings.toml. See ``docs/media.md``.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cms import hookimpl
 from cms.contracts import MediaStoreBackend
 
-from .store import S3MediaStore
+if TYPE_CHECKING:
+    from .store import S3MediaStore
 
 __all__ = ["S3MediaOptions", "S3MediaStore"]
 
@@ -68,7 +69,19 @@ class S3MediaOptions(BaseModel):
         return value
 
 
+def __getattr__(name: str) -> Any:
+    # The store (aiobotocore, botocore: a quarter of a second) is imported when a site
+    # uses it, not by every ``cms`` command that loads the plugins.
+    if name == "S3MediaStore":
+        from .store import S3MediaStore
+
+        return S3MediaStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _create(options: S3MediaOptions, site: Any) -> S3MediaStore:
+    from .store import S3MediaStore
+
     return S3MediaStore(
         bucket=options.bucket,
         scratch=site.settings.resolve_path(options.scratch_dir),
