@@ -179,10 +179,12 @@ async def test_rebuild_renders_the_posts_showing_an_image_again(
                     "body": f"![A](media:{content_hash})",
                     "status": "published",
                 }
-                await save_post(site, None, values, user=None)
+                author = await site.storage.create_user("ada", "x" * 20, "author")
+                await save_post(site, None, values, user=author)
                 await save_post(site, None, {"title": "Plain", "body": "Text"}, user=None)
             post = await site.storage.get_post_by_slug("shown")
             assert post is not None
+            assert post.editor == "ada"  # the rebuild is not an edit: still the last editor
             return post.html, post.version
         finally:
             await site.storage.close()

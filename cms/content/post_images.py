@@ -45,9 +45,14 @@ async def rerender_posts_using(site: Site, content_hashes: Iterable[str]) -> int
         html = await render_body(site, post.body, _render_context(post))
         if html == post.html:
             continue
+        # Not an edit: whoever last edited the post still did (the admin's list says so).
+        editor = await site.storage.get_user_by_username(post.editor) if post.editor else None
         try:
             await site.storage.update_post(
-                post.id, {"html": html}, editor_id=None, expected_version=post.version
+                post.id,
+                {"html": html},
+                editor_id=editor.id if editor is not None else None,
+                expected_version=post.version,
             )
         except (PostNotFound, VersionConflict):
             continue
