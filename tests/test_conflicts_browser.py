@@ -1,6 +1,6 @@
 """Two people edit one post at once, each in a real chromium against a real ``cms serve``:
-30 trials, every ordered pair of six fields (a site plugin's field among them), one side
-saving first. The second save is
+20 trials (as the issue asks), every ordered pair of five fields (a site plugin's field
+among them), one side saving first. The second save is
 refused and shows the conflict screen, whose form holds both changes; the second author
 then saves (both kept) or discards theirs (theirs lost, having seen the screen). No change
 is ever lost without its author having seen the conflict screen."""
@@ -26,12 +26,11 @@ EDITOR = "marguerite"
 FIELDS = {
     "post-title": "Title",
     "post-body": "Text",
-    "post-custom_excerpt": "Excerpt",
     "post-tags": "Tags",
     "post-slug": "Slug",
     "field-subtitle": "Subtitle",  # a plugin's field (SUBTITLE_PLUGIN)
 }
-TRIALS = list(itertools.permutations(FIELDS, 2))  # 30 ordered pairs
+TRIALS = list(itertools.permutations(FIELDS, 2))  # 20 ordered pairs
 #: A site plugin (the site's ``plugins`` folder) adding a field to every post.
 SUBTITLE_PLUGIN = """
 from cms import PostField, hookimpl
