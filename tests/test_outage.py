@@ -221,7 +221,9 @@ def log_errors(log: str) -> str:
     ]
     shown: list[str] = []
     for i in keep:
-        shown.extend(lines[i : i + 40] if lines[i].startswith(("ERROR", "CRITICAL")) else [lines[i]])
+        shown.extend(
+            lines[i : i + 40] if lines[i].startswith(("ERROR", "CRITICAL")) else [lines[i]]
+        )
     return "\n".join(shown)[-6000:] or log[-3000:]
 
 
