@@ -339,3 +339,21 @@ async def test_every_storage_method_answers_unavailable_and_recovers(
         assert user is not None and await storage.get_user(user.id) == user
     finally:
         await storage.close()
+
+
+async def test_a_connection_postgresql_was_terminating_is_an_outage_on_writes_too() -> None:
+    """asyncpg refuses a connection still consuming PostgreSQL's "terminating connection"
+    (InternalClientError, which SQLAlchemy passes on untranslated): a 503, not a 500.
+    The reads retry it on a new connection (seen under tests above); writes go through
+    ``translate_errors``."""
+    import asyncpg
+    from cms.plugins.sql_storage.errors import translate_errors
+
+    with pytest.raises(DependencyUnavailable, match=r"another operation \(2\) is in progress"):
+        async with translate_errors(sqlite=False):
+            raise asyncpg.InternalClientError(
+                "cannot switch to state 12; another operation (2) is in progress"
+            )
+    with pytest.raises(ValueError):  # a mistake stays an error
+        async with translate_errors(sqlite=False):
+            raise ValueError("not an outage")

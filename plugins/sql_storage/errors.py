@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -55,6 +56,10 @@ async def translate_errors(*, sqlite: bool) -> AsyncIterator[None]:
             raise
         raise DependencyUnavailable("database", short_reason(error)) from error
     except (InterfaceError, PoolTimeoutError, OSError, TimeoutError) as error:
+        raise DependencyUnavailable("database", short_reason(error)) from error
+    except asyncpg.InternalClientError as error:
+        # Not translated by SQLAlchemy: a connection PostgreSQL was terminating when it was
+        # used ("another operation is in progress"), as in a restart (see pg_reads).
         raise DependencyUnavailable("database", short_reason(error)) from error
     except DBAPIError as error:
         if error.connection_invalidated or _is_transient(error):
