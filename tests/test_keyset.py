@@ -442,3 +442,40 @@ async def test_a_post_page_finds_its_neighbours_by_one_seek_each(
         assert found is not None and found.id == post_id
         costs.append(steps - before)
     assert max(costs) <= 1.5 * min(costs), costs
+
+
+async def test_the_post_page_read_is_compiled_once_not_per_post(
+    sqlite_storage: SqlStorage,
+) -> None:
+    """SQLite compiles a statement again on every run when a bound value could make a
+    partial index usable (``kind = ?`` against the pages' indexes ``WHERE kind = 'page'``):
+    the post page's read once cost six times its work that way. The authorizer is called
+    while SQLite compiles a statement, so reading more posts must not call it again."""
+    storage = sqlite_storage
+    ids, _ = await seed(storage, tied=False)
+    compiled = 0
+    reads: Any = storage._sqlite_reads  # type: ignore[attr-defined]
+    connect = reads._connect
+
+    def watched() -> sqlite3.Connection:
+        conn: sqlite3.Connection = connect()
+
+        def authorize(*_: Any) -> int:
+            nonlocal compiled
+            compiled += 1
+            return sqlite3.SQLITE_OK
+
+        conn.set_authorizer(authorize)
+        return conn
+
+    reads._connect = watched
+    slugs = [f"post-{n}" for n in (1, 2, 3, 4, 5, 6, 12, 13, 14, 15, 16, 17)]
+    for slug in slugs[:6]:  # every reading thread has its connection and statement
+        assert await storage.get_post_by_slug(slug, status="published", kind="post")
+    assert compiled > 0  # the authorizer does see compiling
+    before = compiled
+    for slug in slugs[6:]:
+        found = await storage.get_post_by_slug(slug, status="published", kind="post")
+        assert found is not None and found.older is not None and found.newer is not None
+    assert compiled == before, "a post page's read was compiled again for another post"
+    assert len(ids) > 12

@@ -125,7 +125,7 @@ class PostReads(StorageParts):
             ]
         return (
             select(pair)
-            .where(other.c.kind == "post", other.c.status == "published", *window)
+            .where(_is_kind(other, "post"), other.c.status == "published", *window)
             .order_by(*order)
             .limit(1)
             .scalar_subquery()
