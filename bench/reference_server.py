@@ -34,6 +34,7 @@ from markupsafe import escape
 
 from cms.core.settings import load_settings
 from cms.core.site import Site
+from cms.web.template_context import use_theme_context
 from cms.web.templating import ENVIRONMENT_OPTIONS, THEME_FILTERS, build_loader, route_urls
 
 
@@ -130,9 +131,11 @@ def build_app(site: Site, post: Any, menus: Any = None) -> web.Application:
             app.router.add_get(path, handler, name=name)
 
     # Autoescaping is on, as in cms: ENVIRONMENT_OPTIONS; templates are not looked at
-    # again once loaded, as in cms without --reload.
-    env = jinja2.Environment(  # noqa: S701
-        loader=build_loader(site), auto_reload=False, **ENVIRONMENT_OPTIONS
+    # again once loaded, as in cms without --reload; calls go through cms's ThemeContext.
+    env = use_theme_context(
+        jinja2.Environment(  # noqa: S701
+            loader=build_loader(site), auto_reload=False, **ENVIRONMENT_OPTIONS
+        )
     )
     theme = site.theme
 

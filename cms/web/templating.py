@@ -29,6 +29,7 @@ from cms.core.plugin_host import PluginHost
 from cms.core.site import Site
 from cms.core.theming import DEFAULT_THEME, Theme, bundled_themes_dir
 from cms.web.auth import can
+from cms.web.template_context import use_theme_context
 
 __all__ = [
     "ENVIRONMENT_OPTIONS",
@@ -268,8 +269,10 @@ def setup_templates(
     app: web.Application, site: Site, *, auto_reload: bool = False
 ) -> jinja2.Environment:
     """Create the environment, give it the theme helpers, and let plugins adjust it."""
-    env = aiohttp_jinja2.setup(
-        app, loader=build_loader(site), auto_reload=auto_reload, **ENVIRONMENT_OPTIONS
+    env = use_theme_context(
+        aiohttp_jinja2.setup(
+            app, loader=build_loader(site), auto_reload=auto_reload, **ENVIRONMENT_OPTIONS
+        )
     )
     theme = site.theme
 
