@@ -3,7 +3,6 @@ texts this process holds already; mixed into ``SqlStorage``."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -13,7 +12,6 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
-    Table,
     and_,
     bindparam,
     case,
@@ -25,11 +23,13 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.engine import Row
+from sqlalchemy.sql import FromClause
 
-from cms.contracts import Cursor, Kind, Post, PostLink, Status, Tag
+from cms.contracts import Cursor, Kind, Post, Status
 
 from .coalesce import ReadCoalescer
 from .errors import translate_errors
+from .joined_values import link_of, tags_of
 from .parts import StorageParts
 from .pg_reads import PostgresReadPool
 from .sqlite_reads import SqliteReadPool
@@ -206,12 +206,12 @@ class PostReads(StorageParts):
             image=data["image"],
             extra=extra,
             kind=data["kind"],
-            tags=_tags(data["tag_list"]),
+            tags=tags_of(data["tag_list"]),
             featured=bool(data["featured"]),
             custom_excerpt=data["custom_excerpt"],
             author_display_name=data["author_display_name"],
-            newer=_link(data.get("newer_post")),
-            older=_link(data.get("older_post")),
+            newer=link_of(data.get("newer_post")),
+            older=link_of(data.get("older_post")),
         )
 
     def page_queries(
@@ -409,26 +409,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _tags(value: Any) -> tuple[Tag, ...]:
-    """The tag column of a post read: JSON text (SQLite, asyncpg) or a list (psycopg)."""
-    if value is None:
-        return ()
-    rows = json.loads(value) if isinstance(value, str | bytes) else value
-    rows.sort(key=lambda row: (row[0], row[1]))
-    return tuple(Tag(id=row[1], name=row[2], slug=row[3]) for row in rows)
-
-
-def _link(value: Any) -> PostLink | None:
-    """A neighbour column (``[slug, title]`` as JSON), or None."""
-    if value is None:
-        return None
-    slug, title = json.loads(value) if isinstance(value, str | bytes) else value
-    return PostLink(slug=slug, title=title)
-
-
-def _is_kind(posts: Table, kind: Kind) -> ColumnElement[bool]:
+def _is_kind(posts: FromClause, kind: Kind) -> ColumnElement[bool]:
     """``kind = 'page'`` written out, not bound: a query for pages can then use the partial
-    indexes of pages (``WHERE kind = 'page'``), which a bound value would not prove."""
+    indexes of pages (``WHERE kind = 'page'``), which a bound value would not prove, and
+    SQLite does not compile the statement again on every run to find out whether the
+    value does (a bound value compared where a partial index's ``WHERE`` could hold)."""
     if kind not in ("post", "page"):
         raise ValueError(f"no such kind: {kind!r}")
     return posts.c.kind == literal_column(f"'{kind}'")
