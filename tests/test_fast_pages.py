@@ -126,3 +126,35 @@ async def test_postgresql_reads_every_time(
         assert "Read" in (await anonymous_get(client, "/posts/read"))[1]
     expected = 2 if site_of(client).storage.is_sqlite else 0  # type: ignore[attr-defined]
     assert fast_pages(client).hits == expected
+
+
+async def test_a_full_budget_keeps_no_more_and_asks_storage_no_more(
+    client: Client, monkeypatch: Any
+) -> None:
+    """The long tail (a random post of 100,000): once the budget is full, a page that does
+    not fit is answered the usual way, without a second look at the change stamp."""
+    await setup_admin(client)
+    for number in range(3):
+        slug = f"tail-{number}"
+        assert (await create_post(client, title=f"Tail {number}", slug=slug)).status == 303
+    fast = fast_pages(client)
+    storage: Any = site_of(client).storage
+    asked = 0
+    stamp = storage.change_stamp
+
+    def counted() -> object | None:
+        nonlocal asked
+        asked += 1
+        return stamp()
+
+    monkeypatch.setattr(storage, "change_stamp", counted)
+    assert (await anonymous_get(client, "/posts/tail-0"))[0] == 200
+    assert len(fast) == 1
+    fast.max_bytes = fast.size  # full: room for nothing more
+    before = asked
+    status, page, _ = await anonymous_get(client, "/posts/tail-1")
+    assert status == 200 and "Tail 1" in page
+    assert len(fast) == 1
+    assert asked == before + 1  # the request's own stamp only, not a second one to keep it
+    assert (await anonymous_get(client, "/posts/tail-0"))[0] == 200  # still answered
+    assert len(fast) == 1

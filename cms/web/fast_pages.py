@@ -140,6 +140,9 @@ class FastPages:
         stamp = request.get(_STAMP)
         if stamp is None or stamp != self._stamp:
             return
+        key = self._key(request)
+        if key in self._answers or self.size + page.size > self.max_bytes:
+            return  # before asking storage: a long tail of pages soon fills the budget
         if self._until is None:
             until = await self._storage.next_visibility_change()
             if self._stamp != stamp:
@@ -150,9 +153,8 @@ class FastPages:
         if self._storage.change_stamp() != stamp:
             self._reset(None)
             return
-        key = self._key(request)
         if key in self._answers or self.size + page.size > self.max_bytes:
-            return
+            return  # another request kept it (or filled the budget) while this one waited
         self._answers[key] = _Answer(page, validators)
         self.size += page.size
 
