@@ -60,8 +60,6 @@ def _friendly_message(name: str, item: Any) -> str:
             return "Use lowercase letters, digits and single hyphens (like my-first-post)."
         if name == "image":
             return "Use the hash of an uploaded image (POST /api/media answers with it)."
-        if name == "include":
-            return "Use body, html or body,html: the texts to put in each listed post."
         if context.get("pattern") in (NO_CONTROL_CHARS, NO_NUL, NO_CONTROL_CHARS_BUT_NEWLINES):
             return "Control characters (such as NUL) are not allowed here."
         return "This is not in the form this field takes."

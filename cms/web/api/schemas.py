@@ -103,9 +103,7 @@ class ListQuery(BaseModel):
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = Field(
         DEFAULT_PAGE_SIZE, description="Posts per page."
     )
-    include: (
-        Annotated[str, Field(max_length=20, pattern=r"^(body|html)(,(body|html))?$")] | None
-    ) = Field(
+    include: Literal["body", "html", "body,html", "html,body"] | None = Field(
         None,
         description="The full texts to put in each listed post: body, html or body,html. "
         "Left out by default: a list is for finding posts (every other field is there, the "
