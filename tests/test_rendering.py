@@ -66,3 +66,16 @@ def test_word_count_and_reading_time() -> None:
     # The dash and the footnote's back arrow are no words; "claim[1]." is one.
     assert word_count_of(html) == 8
     assert [reading_minutes(n) for n in (0, 1, 230, 231, 461)] == [0, 1, 1, 2, 3]
+
+
+def test_a_word_is_whatever_holds_a_letter_a_digit_or_an_underscore() -> None:
+    """Every token (split by spaces and block tags) counts if any of its characters is
+    what a regex's \\w matches; letters alone take a quicker test, with the same answer."""
+    tokens = ["word", "word,", "don't", "1,000", "«quoted»", "—", "→", "_", "__init__",
+              "x²", "½", "日本語", "é", "ǅ", "٣", "…", "--", "$5", "#", "a\u0301"]  # fmt: skip
+    for token in tokens:
+        expected = 1 if re.search(r"\w", token) else 0
+        assert word_count_of(f"<p>{token}</p>") == expected, token
+    assert word_count_of("<p>" + " ".join(tokens) + "</p>") == sum(
+        1 for token in tokens if re.search(r"\w", token)
+    )
