@@ -138,3 +138,20 @@ def test_stopped_twice_mid_run_the_bench_still_stops_every_server(tmp_path: Path
     assert bench.returncode != 0, "".join(said)
     left = processes_mentioning(str(tmp_path))
     assert not left, f"{left}\n{''.join(said)}"
+
+
+def test_no_two_bench_texts_are_equal_and_each_is_what_cms_renders() -> None:
+    """The bench's posts share a few hundred bodies, each begun with a sentence of its own:
+    the stored HTML must still be what cms renders of the stored Markdown."""
+    import random
+
+    from bench.dataset import make_body, own_text
+    from cms.content.rendering import render_markdown
+
+    rng = random.Random(7)
+    body = make_body(rng)
+    html = render_markdown(body)
+    texts = [own_text(number, body, html) for number in (1, 2, 100_000)]
+    assert len({text for _, text in texts}) == 3
+    for own_body, own_html in texts:
+        assert render_markdown(own_body) == own_html
