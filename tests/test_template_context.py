@@ -106,9 +106,28 @@ def test_the_results_are_what_jinja2_documents() -> None:
     assert rendered["a StopIteration is undefined"] == "[]"
 
 
-def test_a_helpers_error_is_raised_as_it_was() -> None:
-    with pytest.raises(ValueError, match="broken helper"):
-        environment(True).from_string("{{ fails() }}").render()
+def test_a_helpers_error_is_raised_as_it_was_with_the_same_traceback() -> None:
+    frames = []
+    for context in (True, False):
+        with pytest.raises(ValueError, match="broken helper") as raised:
+            environment(context).from_string("{{ fails() }}").render()
+        frames.append([entry.name for entry in raised.traceback])
+    assert frames[0] == frames[1]  # ThemeContext.call is left out, as Context.call is
+
+
+def test_a_function_with_a_call_of_its_own_goes_jinja2s_way() -> None:
+    def plain_function() -> str:
+        return "plain"
+
+    @jinja2.pass_context
+    def own_call(context: Any) -> str:
+        return f"own call sees {context.get('greeting')}"
+
+    plain_function.__call__ = own_call  # type: ignore[attr-defined]
+    for context in (True, False):
+        env = environment(context)
+        env.globals["odd"] = plain_function
+        assert env.from_string("{{ odd() }}").render(greeting="hi") == "own call sees hi"
 
 
 async def test_the_sites_environment_renders_with_it(make_client: ClientFactory) -> None:
