@@ -77,7 +77,8 @@ def _any_post_script(site: Any) -> str:
 
 #: What the search target asks, in turn: every bench post holds every word of the sample
 #: text, so these are the worst cases of a real site (a word, phrase or prefix found in
-#: each of 100,000 posts), beside the rare ones (a post's number, from its title).
+#: each of 100,000 posts), beside the rare ones (a post's number, from its title and the
+#: sentence of its own its text begins with, "This is post number N.").
 SEARCHES = (
     "garden",
     '"garden river"',
