@@ -248,3 +248,25 @@ def test_queries_are_read_into_terms() -> None:
     for bad in ('"', "   ", "---", " ".join(["w"] * 13)):
         with pytest.raises(SearchSyntaxError):
             parse_search(bad)
+
+
+def test_the_words_indexed_are_each_word_folded_as_fts5_folds_it() -> None:
+    """index_words folds each distinct word once, an ASCII one by lowering it: the same
+    words as folding every occurrence (lower case, decomposed, accents off)."""
+    import re
+    import unicodedata
+
+    from plugins.sql_storage.search import index_words
+
+    def folded(word: str) -> str:
+        decomposed = unicodedata.normalize("NFKD", word.lower())
+        return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+    texts = [
+        "Café crème brûlée, ÉCOLE naïve; cafe CAFÉ café",
+        "İstanbul Straße ǅemal ﬁle Ⅻ ①② Ångström ÅNGSTRÖM",
+        "日本語のテキスト 漢字 x² ½ ٣٤ snake_case don't MiXeD",
+    ]
+    expected = {folded(word) for text in texts for word in re.findall(r"[^\W_]+", text)}
+    assert index_words(*texts) == expected
+    assert {"cafe", "creme", "ecole", "angstrom", "snake", "case"} <= expected
