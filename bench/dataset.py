@@ -4,7 +4,7 @@ Posts go in through the storage's own bulk import path (``Storage.importing()``,
 ``cms import`` uses), so the rows are exactly what cms itself would store. Bodies are
 about 1,500 words of Markdown; a few hundred distinct bodies (rendered once by cms's own
 Markdown renderer) are reused, so loading 100,000 posts takes seconds, not minutes. Each
-post's text begins with a sentence of its own (``This is post number N.``), so no two
+post's text begins with a sentence of its own (``Entry N begins here.``), so no two
 texts are equal: what cms works out from a text and keeps by it (the excerpt, the word
 count) costs what it would on a real site, where a long tail of posts all differ.
 
@@ -33,7 +33,8 @@ from typing import Any
 
 #: Bump when the generated content changes: stored databases are then rebuilt.
 #: 2: posts carry tags. 3: posts are in the search index. 4: no two texts are equal.
-DATASET_VERSION = 4
+#: 5: the sentence that makes them so holds no searched word but the post's number.
+DATASET_VERSION = 5
 DISTINCT_BODIES = 300
 WORDS_PER_POST = 1500
 BATCH = 1000
@@ -260,7 +261,8 @@ def bench_post_number(size: int) -> int:
 def own_text(number: int, body: str, html: str) -> tuple[str, str]:
     """A shared body and its HTML, begun with a sentence of post ``number``'s own: a
     paragraph before the rest renders as a paragraph before the rest's HTML."""
-    sentence = f"This is post number {number}."
+    # Words the bench's searches never ask for (SEARCHES in run.py), but the number.
+    sentence = f"Entry {number} begins here."
     return f"{sentence}\n\n{body}", f"<p>{sentence}</p>\n{html}"
 
 

@@ -78,7 +78,7 @@ def _any_post_script(site: Any) -> str:
 #: What the search target asks, in turn: every bench post holds every word of the sample
 #: text, so these are the worst cases of a real site (a word, phrase or prefix found in
 #: each of 100,000 posts), beside the rare ones (a post's number, from its title and the
-#: sentence of its own its text begins with, "This is post number N.").
+#: sentence of its own its text begins with, "Entry N begins here.").
 SEARCHES = (
     "garden",
     '"garden river"',
