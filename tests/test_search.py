@@ -256,7 +256,7 @@ def test_the_words_indexed_are_each_word_folded_as_fts5_folds_it() -> None:
     import re
     import unicodedata
 
-    from plugins.sql_storage.search import index_words
+    from plugins.sql_storage.search_terms import index_words
 
     def folded(word: str) -> str:
         decomposed = unicodedata.normalize("NFKD", word.lower())

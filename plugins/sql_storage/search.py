@@ -23,8 +23,6 @@ clock, as every public read).
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from typing import Any
 
 from sqlalchemy import (
@@ -43,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cms.contracts import Kind, Post, SearchHit, SearchQuery, plain_text_of
 
 from .parts import StorageParts
+from .search_terms import fold, index_words, quoted, ts_term
 from .times import database_now
 
 __all__ = ["CANDIDATES", "FTS_SCHEMA", "FTS_TERMS_SCHEMA", "MAX_COMPLETIONS", "SearchQueries"]
@@ -63,10 +62,10 @@ FTS_SCHEMA = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS cms_fts USING fts5("
     "title, body, extra, tokenize = 'unicode61 remove_diacritics 2')"
 )
-#: Every word indexed, as FTS5 reads it (see :func:`index_words`): what a prefix stands for.
+#: Every word indexed, as FTS5 reads it (see :func:`.search_terms.index_words`): what a
+#: prefix stands for.
 #: Words of deleted posts stay: a completion no post has any more finds nothing.
 FTS_TERMS_SCHEMA = "CREATE TABLE IF NOT EXISTS cms_fts_terms (term TEXT PRIMARY KEY) WITHOUT ROWID"
-_WORD = re.compile(r"[^\W_]+")
 # The newest CANDIDATES matches, ranked; the best :limit of them that readers may see (the
 # database's clock, as every public read). Whether a candidate is visible is read from the
 # narrow index (schema.VISIBILITY_INDEX), not from its row: SQLite keeps a row's columns
@@ -210,8 +209,8 @@ class SearchQueries(StorageParts):
         prefix becomes the words it stands for (``cms_fts_terms``), when they are at most
         :data:`MAX_COMPLETIONS`; a prefix no indexed word has matches nothing."""
         if not prefix:
-            return _quoted(words)
-        start = _fold(words[-1])
+            return quoted(words)
+        start = fold(words[-1])
         found = await conn.execute(
             text(
                 "SELECT term FROM cms_fts_terms WHERE term >= :start AND term < :end "
@@ -221,11 +220,11 @@ class SearchQueries(StorageParts):
         )
         completions = [term for (term,) in found]
         if len(completions) > MAX_COMPLETIONS:
-            return _quoted(words) + "*"
+            return quoted(words) + "*"
         if not completions:
             completions = [start]  # nothing indexed starts so: found nowhere, as it should
         head = words[:-1]
-        return "(" + " OR ".join(_quoted((*head, word)) for word in completions) + ")"
+        return "(" + " OR ".join(quoted((*head, word)) for word in completions) + ")"
 
     async def search_posts(
         self, query: SearchQuery, *, kind: Kind | None = None, limit: int = 20
@@ -256,7 +255,7 @@ class SearchQueries(StorageParts):
         language: Any = literal_column(f"'{self.search_language}'::regconfig")
         tsquery = func.to_tsquery(language, bindparam("tsquery"))
         parameters = {
-            "tsquery": " & ".join(_ts_term(term.words, term.prefix) for term in query.terms)
+            "tsquery": " & ".join(ts_term(term.words, term.prefix) for term in query.terms)
         }
         async with self._reading() as conn:
             newest_first = await self._walk_newest_first(conn, query)
@@ -374,31 +373,3 @@ _DENSITY = text(
     "  ON m.e = l.lexeme OR (t.prefix AND starts_with(m.e, l.lexeme))"
     " WHERE l.lexeme IS NOT NULL GROUP BY t.n) AS per_word) AS density"
 )
-
-
-def _quoted(words: tuple[str, ...]) -> str:
-    """Words as one FTS5 string (a phrase when several): they are letters and digits only."""
-    return '"' + " ".join(words) + '"'
-
-
-def _fold(word: str) -> str:
-    """A word as ``unicode61 remove_diacritics 2`` keeps it: lower case, accents off."""
-    decomposed = unicodedata.normalize("NFKD", word.lower())
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
-
-
-def index_words(*texts: str) -> set[str]:
-    """The words FTS5 indexes in ``texts`` (letters and digits of any script, folded).
-    Each distinct word is folded once, and an ASCII word is only lowered (it has nothing to
-    decompose): folding every one of a post's words was most of the time a save took to
-    index it (8 ms for 1,500 words)."""
-    words = {word for value in texts for word in _WORD.findall(value)}
-    return {word.lower() if word.isascii() else _fold(word) for word in words}
-
-
-def _ts_term(words: tuple[str, ...], prefix: bool) -> str:
-    """One term as a tsquery: quoted lexemes, a phrase with <->, a prefix with :*."""
-    parts = [f"'{word}'" for word in words]
-    if prefix:
-        parts[-1] += ":*"
-    return "(" + " <-> ".join(parts) + ")" if len(parts) > 1 else parts[0]
