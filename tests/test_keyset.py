@@ -14,7 +14,7 @@ import json
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -410,6 +410,21 @@ async def test_damaged_cursor_is_a_themed_400(make_client: ClientFactory, after:
     assert "Traceback" not in html
 
 
+def on_each_read_connection(
+    storage: SqlStorage, prepare: Callable[[sqlite3.Connection], object]
+) -> None:
+    """Have ``prepare`` called on each connection the storage's reading threads open."""
+    reads: Any = storage._sqlite_reads  # type: ignore[attr-defined]
+    connect = reads._connect
+
+    def connected() -> sqlite3.Connection:
+        conn: sqlite3.Connection = connect()
+        prepare(conn)
+        return conn
+
+    reads._connect = connected
+
+
 async def test_a_post_page_finds_its_neighbours_by_one_seek_each(
     sqlite_storage: SqlStorage,
 ) -> None:
@@ -418,21 +433,13 @@ async def test_a_post_page_finds_its_neighbours_by_one_seek_each(
     storage = sqlite_storage
     ids, _ = await seed(storage, tied=False)
     steps = 0
-    reads: Any = storage._sqlite_reads  # type: ignore[attr-defined]
-    connect = reads._connect
 
-    def counted() -> sqlite3.Connection:
-        conn: sqlite3.Connection = connect()
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
 
-        def count() -> int:
-            nonlocal steps
-            steps += 1
-            return 0
-
-        conn.set_progress_handler(count, 1)
-        return conn
-
-    reads._connect = counted
+    on_each_read_connection(storage, lambda conn: conn.set_progress_handler(count, 1))
     costs = []
     for post_id in (ids[-1], ids[len(ids) // 2], ids[0]):  # the oldest, a middle, the newest
         post = await storage.get_post(post_id)
@@ -454,21 +461,13 @@ async def test_the_post_page_read_is_compiled_once_not_per_post(
     storage = sqlite_storage
     ids, _ = await seed(storage, tied=False)
     compiled = 0
-    reads: Any = storage._sqlite_reads  # type: ignore[attr-defined]
-    connect = reads._connect
 
-    def watched() -> sqlite3.Connection:
-        conn: sqlite3.Connection = connect()
+    def authorize(*_: Any) -> int:
+        nonlocal compiled
+        compiled += 1
+        return sqlite3.SQLITE_OK
 
-        def authorize(*_: Any) -> int:
-            nonlocal compiled
-            compiled += 1
-            return sqlite3.SQLITE_OK
-
-        conn.set_authorizer(authorize)
-        return conn
-
-    reads._connect = watched
+    on_each_read_connection(storage, lambda conn: conn.set_authorizer(authorize))
     slugs = [f"post-{n}" for n in (1, 2, 3, 4, 5, 6, 12, 13, 14, 15, 16, 17)]
     for slug in slugs[:6]:  # every reading thread has its connection and statement
         assert await storage.get_post_by_slug(slug, status="published", kind="post")

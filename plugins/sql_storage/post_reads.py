@@ -15,26 +15,24 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    func,
-    literal_column,
     null,
     or_,
     select,
     tuple_,
 )
 from sqlalchemy.engine import Row
-from sqlalchemy.sql import FromClause
 
 from cms.contracts import Cursor, Kind, Post, Status
 
 from .coalesce import ReadCoalescer
 from .errors import translate_errors
-from .joined_values import link_of, tags_of
+from .joined_values import link_of, neighbour_column, tags_column, tags_of
 from .parts import StorageParts
 from .pg_reads import PostgresReadPool
+from .schema import is_kind
 from .sqlite_reads import SqliteReadPool
 from .text_cache import PAGE_SLOTS, TEXT_COLUMNS, Known, PostTextCache, known_parameters
-from .times import aware, database_now
+from .times import aware, database_now, has_come
 
 __all__ = ["PostReads"]
 
@@ -56,7 +54,7 @@ class PostReads(StorageParts):
             author.c.username.label("author_name"),
             editor.c.username.label("editor_name"),
             author.c.display_name.label("author_display_name"),
-            self._tags_of_post().label("tag_list"),
+            tags_column(self.schema, self.is_sqlite).label("tag_list"),
         ).select_from(
             posts.outerjoin(author, posts.c.author_id == author.c.id).outerjoin(
                 editor, posts.c.editor_id == editor.c.id
@@ -69,75 +67,9 @@ class PostReads(StorageParts):
         self._slug_reads: dict[tuple[Status | None, Kind | None], Select[Any]] = {}
         self._page_templates: dict[tuple[Any, ...], list[Select[Any]]] = {}
 
-    def _tags_of_post(self) -> Any:
-        """A post's tags as one JSON array of ``[position, id, name, slug]`` (a correlated
-        subquery: one index range per post read, and no second round trip)."""
-        posts, tags, post_tags = self.schema.posts, self.schema.tags, self.schema.post_tags
-        if self.is_sqlite:
-            aggregate = func.json_group_array(
-                func.json_array(post_tags.c.position, tags.c.id, tags.c.name, tags.c.slug)
-            )
-        else:
-            aggregate = func.json_agg(
-                func.json_build_array(post_tags.c.position, tags.c.id, tags.c.name, tags.c.slug)
-            )
-        return (
-            select(aggregate)
-            .select_from(post_tags.join(tags, tags.c.id == post_tags.c.tag_id))
-            .where(post_tags.c.post_id == posts.c.id)
-            .scalar_subquery()
-        )
-
-    def _neighbour(self, *, newer: bool) -> Any:
-        """The published post just newer (or older) than the row's, as a JSON array
-        ``[slug, title]``: one seek of the status index each, for previous/next links. Only
-        for a visible row (the public post page reads published posts whose time came)."""
-        posts = self.schema.posts
-        other = posts.alias("neighbour")
-        pair = (
-            func.json_array(other.c.slug, other.c.title)
-            if self.is_sqlite
-            else func.json_build_array(other.c.slug, other.c.title)
-        )
-        position = tuple_(other.c.published_at, other.c.id)
-        here = tuple_(posts.c.published_at, posts.c.id)
-        order = (
-            (other.c.published_at.asc(), other.c.id.asc())
-            if newer
-            else (other.c.published_at.desc(), other.c.id.desc())
-        )
-        # SQLite seeks by one bound at each end, and not by (published_at, id) when id
-        # is the rowid: it walked every post from the newest down to this one (17 ms at
-        # 100,000 posts). So each side says its seek bound plainly: newer posts lie
-        # between this one's time and now; older ones below this one's time, which has
-        # come (this row is visible), so "its time has come" needs no bound of its own.
-        if newer:
-            window = [
-                self._visible(other.c.published_at),
-                other.c.published_at >= posts.c.published_at,
-                position > here,
-            ]
-        else:
-            window = [
-                other.c.published_at.is_not(None),
-                other.c.published_at <= posts.c.published_at,
-                position < here,
-            ]
-        return (
-            select(pair)
-            .where(_is_kind(other, "post"), other.c.status == "published", *window)
-            .order_by(*order)
-            .limit(1)
-            .scalar_subquery()
-        )
-
     def _visible(self, column: Any) -> ColumnElement[bool]:
-        """``column`` (a publication time) has come, by the database's clock. Not a bound
-        value: statements stay the same from one request to the next, so equal reads
-        still coalesce, and every process and host sees a post appear at once.
-
-        (See :func:`.times.database_now`.)"""
-        return and_(column.is_not(None), column <= database_now(self.is_sqlite))
+        """``column`` has come (:func:`.times.has_come`)."""
+        return has_come(column, self.is_sqlite)
 
     def _status_condition(self, status: Status) -> ColumnElement[bool]:
         posts = self.schema.posts
@@ -303,7 +235,7 @@ class PostReads(StorageParts):
             elif status is not None:
                 query = query.where(self._status_condition(status))
             if kind is not None:
-                query = query.where(_is_kind(posts, kind))
+                query = query.where(is_kind(posts, kind))
             if by_author:
                 query = query.where(posts.c.author_id == bindparam("author_id"))
             if order == "published":
@@ -382,12 +314,12 @@ class PostReads(StorageParts):
             if status is not None:
                 statement = statement.where(self._status_condition(status))
             if kind is not None:
-                statement = statement.where(_is_kind(self.schema.posts, kind))
+                statement = statement.where(is_kind(self.schema.posts, kind))
             if status == "published" and kind == "post":
                 # The public post page: its neighbours come with it, in the same statement.
                 statement = statement.add_columns(
-                    self._neighbour(newer=True).label("newer_post"),
-                    self._neighbour(newer=False).label("older_post"),
+                    neighbour_column(self.schema, self.is_sqlite, newer=True).label("newer_post"),
+                    neighbour_column(self.schema, self.is_sqlite, newer=False).label("older_post"),
                 )
             self._slug_reads[(status, kind)] = statement
         return await self._read_post(statement, known, slug=slug)
@@ -407,13 +339,3 @@ class PostReads(StorageParts):
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _is_kind(posts: FromClause, kind: Kind) -> ColumnElement[bool]:
-    """``kind = 'page'`` written out, not bound: a query for pages can then use the partial
-    indexes of pages (``WHERE kind = 'page'``), which a bound value would not prove, and
-    SQLite does not compile the statement again on every run to find out whether the
-    value does (a bound value compared where a partial index's ``WHERE`` could hold)."""
-    if kind not in ("post", "page"):
-        raise ValueError(f"no such kind: {kind!r}")
-    return posts.c.kind == literal_column(f"'{kind}'")

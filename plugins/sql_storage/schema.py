@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
     DateTime,
     Double,
     ForeignKey,
@@ -23,12 +24,15 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.sql import FromClause
 from sqlalchemy.types import TypeEngine
 
 from cms import PostField
+from cms.contracts import Kind
 
 __all__ = ["VISIBILITY_INDEX", "Schema", "build_schema"]
 
@@ -382,3 +386,13 @@ def build_schema(fields: Iterable[PostField], *, postgres: bool = False) -> Sche
         import_sources=import_sources,
         search=search,
     )
+
+
+def is_kind(posts: FromClause, kind: Kind) -> ColumnElement[bool]:
+    """``kind = 'page'`` written out, not bound: a query for pages can then use the partial
+    indexes of pages (``WHERE kind = 'page'``), which a bound value would not prove, and
+    SQLite does not compile the statement again on every run to find out whether the
+    value does (a bound value compared where a partial index's ``WHERE`` could hold)."""
+    if kind not in ("post", "page"):
+        raise ValueError(f"no such kind: {kind!r}")
+    return posts.c.kind == literal_column(f"'{kind}'")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
 
-from sqlalchemy import func, literal_column
+from sqlalchemy import ColumnElement, and_, func, literal_column
 
 __all__ = ["aware", "database_now"]
 
@@ -41,3 +41,10 @@ def database_now(is_sqlite: bool) -> Any:
     if is_sqlite:
         return literal_column("strftime('%Y-%m-%d %H:%M:%f', 'now')")
     return func.current_timestamp()
+
+
+def has_come(column: Any, is_sqlite: bool) -> ColumnElement[bool]:
+    """``column`` (a publication time) has come, by the database's clock. Not a bound
+    value: statements stay the same from one request to the next, so equal reads still
+    coalesce, and every process and host sees a post appear at once."""
+    return and_(column.is_not(None), column <= database_now(is_sqlite))
