@@ -41,8 +41,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cms.contracts import Kind, Post, SearchHit, SearchQuery, plain_text_of
 
 from .parts import StorageParts
+from .schema import is_kind
 from .search_terms import fold, index_words, quoted, ts_term
-from .times import database_now
+from .times import has_come
 
 __all__ = ["CANDIDATES", "FTS_SCHEMA", "FTS_TERMS_SCHEMA", "MAX_COMPLETIONS", "SearchQueries"]
 
@@ -245,13 +246,9 @@ class SearchQueries(StorageParts):
         posts = self.schema.posts
         search = self.schema.search
         assert search is not None
-        visible = [
-            posts.c.status == "published",
-            posts.c.published_at.is_not(None),
-            posts.c.published_at <= database_now(self.is_sqlite),
-        ]
+        visible = [posts.c.status == "published", has_come(posts.c.published_at, self.is_sqlite)]
         if kind is not None:
-            visible.append(posts.c.kind == kind)
+            visible.append(is_kind(posts, kind))
         language: Any = literal_column(f"'{self.search_language}'::regconfig")
         tsquery = func.to_tsquery(language, bindparam("tsquery"))
         parameters = {
