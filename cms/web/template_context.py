@@ -4,7 +4,7 @@ A template calls every function through ``Context.call`` (``url(...)``, ``static
 ``picture(...)``, ``article.update(...)``): it looks for ``jinja_pass_arg`` on the object
 and on its ``__call__`` (two failed attribute lookups, each raising and catching an
 ``AttributeError`` inside the interpreter) before calling it. A post page of the default
-theme makes some 27 such calls, a fifth of its render.
+theme makes some 27 such calls: this context renders it in 0.17 ms instead of 0.20.
 
 :class:`ThemeContext` answers the two commonest cases at once: a Python function that
 :func:`jinja2.pass_context` (or ``pass_eval_context``, ``pass_environment``) did not mark,
